@@ -1,0 +1,166 @@
+"""Typed model configs and the registry of named presets (``tiny``, ``small``, ``cogvideox-2b``).
+
+A :class:`ModelConfig` says everything needed to build or load a LayerFlow model: the
+transformer's shape, the latent codec, the text encoder, the clip shape, the training
+objective, the sampler and the LoRA adapters. Configs are pydantic models that reject
+unknown keys and wrong types, naming the offending field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NUM_PROMPT_LAYERS = 3  # fg, bg, blend prompts; alpha has none
+
+
+class StrictModel(BaseModel):
+    """A pydantic model that forbids unknown keys and is immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransformerConfig(StrictModel):
+    """Shape of the CogVideoX-style DiT (diffusers ``CogVideoXTransformer3DModel`` arguments)."""
+
+    num_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    attention_head_dim: int = Field(gt=0)
+    patch_size: int = Field(default=2, gt=0)
+    time_embed_dim: int = Field(default=512, gt=0)
+    spatial_interpolation_scale: float = 1.875
+    temporal_interpolation_scale: float = 1.0
+
+    @property
+    def inner_dim(self) -> int:
+        """Token width: heads x head dim."""
+        return self.num_attention_heads * self.attention_head_dim
+
+
+class CodecConfig(StrictModel):
+    """The latent codec: a lossless pixel-unshuffle, or the CogVideoX VAE from a local folder."""
+
+    kind: Literal["pixel_unshuffle", "cogvideox_vae"]
+    factor: int = Field(default=4, gt=0, description="pixel_unshuffle: spatial factor")
+
+
+class TextEncoderConfig(StrictModel):
+    """Which prompt encoder: packaged MiniLM, a random tiny BERT (tests) or T5 from a local folder."""
+
+    kind: Literal["minilm", "random_bert", "t5"]
+    tokens_per_prompt: int = Field(gt=0)
+    hidden_size: int = Field(default=32, gt=0, description="random_bert only")
+    num_layers: int = Field(default=2, gt=0, description="random_bert only")
+
+
+class ClipConfig(StrictModel):
+    """Frames and size of each layer's clip, in pixels."""
+
+    num_frames: int = Field(gt=0)
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    fps: int = Field(default=8, gt=0)
+
+
+class ObjectiveConfig(StrictModel):
+    """Flow-matching training objective: what the network predicts and where timesteps fall."""
+
+    prediction: Literal["velocity", "sample", "noise"] = "velocity"
+    logit_normal_loc: float = 0.0
+    logit_normal_scale: float = Field(default=1.0, gt=0)
+    shift: float = Field(default=1.0, gt=0, description="sigma -> shift*sigma / (1 + (shift-1)*sigma)")
+    text_dropout: float = Field(default=0.1, ge=0, le=1)
+
+
+class SamplerConfig(StrictModel):
+    """Default sampling settings of the pipeline."""
+
+    num_inference_steps: int = Field(default=20, gt=0)
+    guidance_scale: float = Field(default=6.0, ge=1.0)
+
+
+class LoraSettings(StrictModel):
+    """The motion and content adapters: ranks and which blocks they sit on."""
+
+    motion_rank: int = Field(default=8, gt=0)
+    content_rank: int = Field(default=256, gt=0)
+    every_n_blocks: int = Field(default=6, gt=0, description="adapters on blocks 0, n, 2n, ...")
+
+
+class ModelConfig(StrictModel):
+    """Everything that defines one LayerFlow model."""
+
+    name: str
+    transformer: TransformerConfig
+    codec: CodecConfig
+    text_encoder: TextEncoderConfig
+    clip: ClipConfig
+    objective: ObjectiveConfig = ObjectiveConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    lora: LoraSettings = LoraSettings()
+    pretrained_path: Path | None = Field(
+        default=None, description="local diffusers CogVideoX folder (transformer/, vae/, text_encoder/, tokenizer/)"
+    )
+
+    @property
+    def needs_pretrained_folder(self) -> bool:
+        """True when the codec or the text encoder loads from a local CogVideoX folder."""
+        return self.codec.kind == "cogvideox_vae" or self.text_encoder.kind == "t5"
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "ModelConfig":
+        if self.codec.kind == "pixel_unshuffle":
+            factor = self.codec.factor * self.transformer.patch_size
+            for field in ("height", "width"):
+                if getattr(self.clip, field) % factor:
+                    raise ValueError(
+                        f"clip.{field}={getattr(self.clip, field)} must be a multiple of "
+                        f"codec.factor x transformer.patch_size = {factor}"
+                    )
+        return self
+
+
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    # Tests: builds in about a second, 64 video tokens + 3 x 8 text tokens.
+    "tiny": ModelConfig(
+        name="tiny",
+        transformer=TransformerConfig(num_layers=2, num_attention_heads=2, attention_head_dim=16, time_embed_dim=32),
+        codec=CodecConfig(kind="pixel_unshuffle", factor=4),
+        text_encoder=TextEncoderConfig(kind="random_bert", tokens_per_prompt=8, hidden_size=32, num_layers=1),
+        clip=ClipConfig(num_frames=4, height=16, width=16),
+        sampler=SamplerConfig(num_inference_steps=2),
+        lora=LoraSettings(motion_rank=2, content_rank=4, every_n_blocks=1),
+    ),
+    # The embedded default: 32x32, 8-frame layers, 512 video tokens + 3 x 16 text tokens.
+    "small": ModelConfig(
+        name="small",
+        transformer=TransformerConfig(num_layers=6, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256),
+        codec=CodecConfig(kind="pixel_unshuffle", factor=4),
+        text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
+        clip=ClipConfig(num_frames=8, height=32, width=32),
+        lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
+    ),
+    # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.
+    "cogvideox-2b": ModelConfig(
+        name="cogvideox-2b",
+        transformer=TransformerConfig(num_layers=30, num_attention_heads=30, attention_head_dim=64),
+        codec=CodecConfig(kind="cogvideox_vae"),
+        text_encoder=TextEncoderConfig(kind="t5", tokens_per_prompt=226),
+        clip=ClipConfig(num_frames=16, height=480, width=720),
+        sampler=SamplerConfig(num_inference_steps=50, guidance_scale=6.0),
+        lora=LoraSettings(motion_rank=8, content_rank=256, every_n_blocks=6),
+    ),
+}
+
+
+def get_config(name: str, **overrides) -> ModelConfig:
+    """The preset ``name`` with top-level fields replaced by ``overrides`` (validated again).
+
+    Raises ``ValueError`` listing the valid names when ``name`` is unknown.
+    """
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"unknown model config {name!r}; choose one of {sorted(MODEL_PRESETS)}")
+    merged = MODEL_PRESETS[name].model_dump() | overrides
+    return ModelConfig.model_validate(merged)

@@ -1,0 +1,102 @@
+"""Flow-matching training objective with given (clean) sub-clips.
+
+Convention (rectified flow, as diffusers' ``FlowMatchEulerDiscreteScheduler``):
+``x_sigma = (1 - sigma) * x0 + sigma * noise`` with sigma in [0, 1] (1 = pure noise), and
+velocity ``v = noise - x0``. The transformer sees ``timestep = 1000 * sigma``. Given sub-clips
+enter clean at every sigma, share the sample's timestep and are masked out of the loss.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .config import ObjectiveConfig
+
+MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
+
+
+class TrainingTerms(NamedTuple):
+    """What one training step compares: ``loss = mean((pred - target)^2 over loss_mask)``."""
+
+    pred: torch.Tensor  # (B, F, C, h, w) predicted velocity
+    target: torch.Tensor  # (B, F, C, h, w) true velocity
+    loss_mask: torch.Tensor  # (B, F, 1, 1, 1) 1 for generated frames, 0 for given frames
+
+
+def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None) -> torch.Tensor:
+    """(B,) sigmas in (0, 1): logit-normal(loc, scale), then shifted toward noise by ``shift``."""
+    u = torch.randn(batch_size, generator=generator, device=device)
+    sigma = torch.sigmoid(u * config.logit_normal_scale + config.logit_normal_loc)
+    return shift_sigmas(sigma, config.shift)
+
+
+def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """sigma -> shift * sigma / (1 + (shift - 1) * sigma); shift > 1 moves mass toward noise."""
+    return shift * sigma / (1.0 + (shift - 1.0) * sigma)
+
+
+def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return values.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+
+
+def noisy_latents(
+    latents: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, given_frames: torch.Tensor
+) -> torch.Tensor:
+    """x_sigma with given frames kept clean.
+
+    latents, noise: (B, F, C, h, w); sigma: (B,) in [0, 1]; given_frames: (B, F) bool.
+    """
+    s = _expand(sigma, latents)
+    mixed = (1.0 - s) * latents + s * noise  # (B, F, C, h, w)
+    keep = given_frames[:, :, None, None, None]
+    return torch.where(keep, latents, mixed)
+
+
+def velocity_from_output(
+    output: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, prediction: str
+) -> torch.Tensor:
+    """Turn the network output into a velocity, whatever it predicts.
+
+    output, noisy: (B, F, C, h, w); sigma: (B,). ``prediction`` is "velocity" (v), "sample"
+    (clean x0: v = (x - x0) / sigma) or "noise" (eps: v = (eps - x) / (1 - sigma)).
+    """
+    s = _expand(sigma, noisy)
+    if prediction == "velocity":
+        return output
+    if prediction == "sample":
+        return (noisy - output) / s.clamp(min=MIN_DENOMINATOR)
+    if prediction == "noise":
+        return (output - noisy) / (1.0 - s).clamp(min=MIN_DENOMINATOR)
+    raise ValueError(f"prediction must be velocity, sample or noise, got {prediction!r}")
+
+
+def training_terms(
+    transformer,
+    latents: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    given_frames: torch.Tensor,
+    config: ObjectiveConfig,
+    generator=None,
+) -> TrainingTerms:
+    """One flow-matching step's prediction, target and loss mask.
+
+    latents: (B, F, C, h, w) clean latents of all four sub-clips; prompt_embeds: (B, 3, L, D);
+    given_frames: (B, F) bool, True where the sub-clip is given (clean, no loss).
+    """
+    batch = latents.shape[0]
+    sigma = sample_sigmas(batch, config, generator=generator).to(latents.device)  # (B,)
+    noise = torch.randn(latents.shape, generator=generator).to(latents)  # (B, F, C, h, w)
+    noisy = noisy_latents(latents, noise, sigma, given_frames)
+    output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0).sample  # (B, F, C, h, w)
+    pred = velocity_from_output(output, noisy, sigma, config.prediction)
+    loss_mask = (~given_frames).to(latents.dtype)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+    return TrainingTerms(pred=pred, target=noise - latents, loss_mask=loss_mask)
+
+
+def masked_mse(terms: TrainingTerms) -> torch.Tensor:
+    """Mean squared error over the generated frames only; a scalar."""
+    squared = (terms.pred - terms.target) ** 2 * terms.loss_mask  # (B, F, C, h, w)
+    per_frame = terms.pred[0, 0].numel()
+    return squared.sum() / (terms.loss_mask.sum() * per_frame).clamp(min=1.0)

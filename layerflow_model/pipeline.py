@@ -1,0 +1,223 @@
+"""``LayerFlowPipeline``: every LayerFlow task from one model, in diffusers conventions.
+
+Generation (no layer given), decomposition (blend given), background for a given foreground
+(fg + alpha given), foreground for a given background (bg given), or any subset of given
+layers. Given sub-clips enter as clean latents in their own frame positions, share the
+sample's timestep and are written back after every sampling step, so they come back equal to
+the inputs up to the codec's round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.loaders import CogVideoXLoraLoaderMixin
+from diffusers.utils import BaseOutput
+
+from .clip import LayeredClip, LayerPrompts
+from .conditioning import (
+    LAYER_ORDER,
+    Task,
+    clip_to_video,
+    decode_layers,
+    encode_layers,
+    frame_mask,
+    given_layers_for,
+    given_mask,
+    video_to_clip,
+)
+from .config import NUM_PROMPT_LAYERS
+from .objective import velocity_from_output
+from .text_encoders import encode_layer_prompts
+
+EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains the model on
+
+
+@dataclass
+class LayerFlowPipelineOutput(BaseOutput):
+    """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w)."""
+
+    clips: list[LayeredClip] | None
+    latents: torch.Tensor
+
+
+class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
+    """Layer-aware text-to-video pipeline over a :class:`LayerFlowTransformer`.
+
+    Components: ``transformer`` (LayerFlowTransformer), ``vae`` (a codec with
+    ``encode_video``/``decode_latents``: PixelUnshuffleCodec or CogVideoXVAECodec),
+    ``text_encoder`` + ``tokenizer`` (a transformers pair), ``scheduler``
+    (FlowMatchEulerDiscreteScheduler). Config: the default clip shape and what the network
+    predicts ("velocity", "sample" or "noise").
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+
+    def __init__(
+        self,
+        transformer,
+        vae,
+        text_encoder,
+        tokenizer,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        num_frames: int = 8,
+        height: int = 32,
+        width: int = 32,
+        prediction: str = "velocity",
+    ):
+        super().__init__()
+        self.register_modules(
+            transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+        )
+        self.register_to_config(num_frames=num_frames, height=height, width=width, prediction=prediction)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a saved pipeline folder; weights are read from safetensors only."""
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @property
+    def tokens_per_prompt(self) -> int:
+        return self.transformer.config.max_text_seq_length // NUM_PROMPT_LAYERS
+
+    #############################################################################
+    #                                  Inputs                                   #
+    #############################################################################
+
+    def check_inputs(self, prompt, prompt_embeds, negative_prompt, negative_prompt_embeds, given, num_frames, height, width):
+        """Raise ``ValueError`` naming the argument that is wrong and what was expected."""
+        if (prompt is None) == (prompt_embeds is None):
+            raise ValueError("pass exactly one of `prompt` and `prompt_embeds`")
+        if negative_prompt is not None and negative_prompt_embeds is not None:
+            raise ValueError("pass at most one of `negative_prompt` and `negative_prompt_embeds`")
+        if prompt is not None:
+            for p in prompt:
+                if not isinstance(p, LayerPrompts):
+                    raise ValueError(f"`prompt` must be LayerPrompts (fg, bg, blend) or a list of them, got {type(p).__name__}")
+        for name, embeds in (("prompt_embeds", prompt_embeds), ("negative_prompt_embeds", negative_prompt_embeds)):
+            if embeds is not None and (embeds.ndim != 4 or embeds.shape[1] != NUM_PROMPT_LAYERS):
+                raise ValueError(f"`{name}` must be (B, 3, tokens, dim) for the fg, bg, blend prompts, got {tuple(embeds.shape)}")
+        batch = len(prompt) if prompt is not None else prompt_embeds.shape[0]
+        if negative_prompt is not None and len(negative_prompt) != batch:
+            raise ValueError(f"`negative_prompt` has {len(negative_prompt)} entries but there are {batch} prompts")
+        if given is not None:
+            if len(given) != batch:
+                raise ValueError(f"`given` has {len(given)} clips but there are {batch} prompts")
+            for clip in given:
+                if clip.num_frames != num_frames or tuple(clip.size) != (height, width):
+                    raise ValueError(
+                        f"given clip is {clip.num_frames} frames of {clip.size[0]}x{clip.size[1]}, expected "
+                        f"{num_frames} frames of {height}x{width} (set num_frames/height/width to match)"
+                    )
+        factor = self.vae.spatial_compression * self.transformer.config.patch_size
+        if height % factor or width % factor:
+            raise ValueError(f"`height` and `width` must be multiples of {factor}, got {height}x{width}")
+
+    def encode_prompt(self, prompts: Sequence[LayerPrompts]) -> torch.Tensor:
+        """Per-layer prompts of B samples -> (B, 3, L, D) embeddings on the transformer's device/dtype."""
+        embeds = encode_layer_prompts(self.tokenizer, self.text_encoder, prompts, self.tokens_per_prompt)
+        return embeds.to(device=self._execution_device, dtype=self.transformer.dtype)
+
+    #############################################################################
+    #                                 Sampling                                  #
+    #############################################################################
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: LayerPrompts | Sequence[LayerPrompts] | None = None,
+        given: LayeredClip | Sequence[LayeredClip] | None = None,
+        task: Task | str | None = None,
+        negative_prompt: LayerPrompts | Sequence[LayerPrompts] | None = None,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 6.0,
+        generator: torch.Generator | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        output_type: str = "clip",
+        return_dict: bool = True,
+    ):
+        """Sample layered clips.
+
+        prompt: per-layer prompts, one per sample; given: clips holding the given layers (one
+        per sample; a task name picks which of their layers to use, else all they hold);
+        prompt_embeds: (B, 3, L, D) instead of ``prompt``. Returns
+        :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
+        """
+        # 1. Defaults and checks
+        num_frames = num_frames or self.config.num_frames
+        height = height or self.config.height
+        width = width or self.config.width
+        prompt = [prompt] if isinstance(prompt, LayerPrompts) else prompt
+        negative_prompt = [negative_prompt] if isinstance(negative_prompt, LayerPrompts) else negative_prompt
+        given = [given] if isinstance(given, LayeredClip) else given
+        self.check_inputs(prompt, prompt_embeds, negative_prompt, negative_prompt_embeds, given, num_frames, height, width)
+        batch = len(prompt) if prompt is not None else prompt_embeds.shape[0]
+        device = self._execution_device
+        do_cfg = guidance_scale > 1.0
+
+        # 2. Which layers are given, per sample
+        given_names = [given_layers_for(task, clip) for clip in (given or [None] * batch)]
+        layer_mask = torch.stack([given_mask(names) for names in given_names]).to(device)  # (B, 4)
+
+        # 3. Prompt embeddings: conditional, and empty prompts for guidance
+        if prompt_embeds is None:
+            prompt_embeds = self.encode_prompt(prompt)  # (B, 3, L, D)
+        if do_cfg:
+            if negative_prompt_embeds is None:
+                negative_prompt_embeds = self.encode_prompt(negative_prompt or [EMPTY_PROMPTS] * batch)
+            prompt_embeds = torch.cat([negative_prompt_embeds, prompt_embeds])  # (2B, 3, L, D)
+
+        # 4. Latents: the given sub-clips encoded, noise elsewhere
+        frames_per_layer = self.vae.latent_frames(num_frames)
+        latent_shape = (
+            batch,
+            len(LAYER_ORDER) * frames_per_layer,
+            self.transformer.config.in_channels,
+            height // self.vae.spatial_compression,
+            width // self.vae.spatial_compression,
+        )
+        dtype = self.transformer.dtype
+        noise = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        given_frames = frame_mask(layer_mask, frames_per_layer)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+        if given is not None:
+            video = torch.stack([clip_to_video(clip) for clip in given]).to(device)  # (B, 4, T, 3, H, W)
+            clean = encode_layers(self.vae, video).to(dtype)  # (B, F, C, h, w)
+        else:
+            clean = torch.zeros(latent_shape, device=device, dtype=dtype)
+        latents = torch.where(given_frames, clean, noise)
+
+        # 5. Timesteps
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+
+        # 6. Denoising loop; given latents written back after every step
+        with self.progress_bar(total=num_inference_steps) as progress_bar:
+            for t in self.scheduler.timesteps:
+                model_input = torch.cat([latents] * 2) if do_cfg else latents
+                timestep = t.expand(model_input.shape[0])  # (B or 2B,)
+                output = self.transformer(model_input, prompt_embeds, timestep=timestep).sample
+                sigma = timestep / self.scheduler.config.num_train_timesteps
+                velocity = velocity_from_output(output, model_input, sigma, self.config.prediction)
+                if do_cfg:
+                    uncond, cond = velocity.chunk(2)
+                    velocity = uncond + guidance_scale * (cond - uncond)
+                latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
+                latents = torch.where(given_frames, clean, latents)
+                progress_bar.update()
+
+        # 7. Decode each sub-clip and split into layers
+        clips = None
+        if output_type != "latent":
+            video = decode_layers(self.vae, latents)  # (B, 4, T, 3, H, W)
+            clips = [video_to_clip(sample) for sample in video]
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (clips, latents)
+        return LayerFlowPipelineOutput(clips=clips, latents=latents)

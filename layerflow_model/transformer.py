@@ -1,0 +1,144 @@
+"""The layer-aware transformer: diffusers' CogVideoX DiT with per-layer prompts.
+
+LayerFlow concatenates the four sub-clips (foreground, alpha, background, blend) on the
+frame axis and the three per-layer prompts (fg, bg, blend) on the token axis, then runs
+full 3D joint attention over all of it. The only new parameter is a layer embedding added
+to each prompt's tokens; it is zero-initialised, so a stock CogVideoX checkpoint loads
+unchanged and, given one clip and one prompt, computes exactly the stock model's output.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from diffusers import CogVideoXTransformer3DModel, ModelMixin  # noqa: F401  (see below)
+from diffusers.models.embeddings import CogVideoXPatchEmbed
+from torch import nn
+
+from .config import NUM_PROMPT_LAYERS, ModelConfig
+
+# diffusers' pipeline loader looks a custom component's base class (``ModelMixin``) up in the
+# component's own module, so it must be importable from here.
+
+
+#################################################################################
+#                              Patch embedding                                  #
+#################################################################################
+
+
+class AnyTextLengthPatchEmbed(CogVideoXPatchEmbed):
+    """CogVideoX's patch embedding for any number of text tokens.
+
+    The stock module sizes its sincos position table by ``max_text_seq_length`` and fails
+    when a sample has another text length (e.g. three prompts). Text positions in that table
+    are zeros, so the same embedding for any text length is: zeros for the text tokens, then
+    the video's sincos positions. Weights and parameter names are the stock ones.
+    """
+
+    def forward(self, text_embeds: torch.Tensor, image_embeds: torch.Tensor) -> torch.Tensor:
+        """text_embeds (B, S, D_text), image_embeds (B, F, C, H, W) -> tokens (B, S + F*H*W/p^2, D)."""
+        if self.use_learned_positional_embeddings:
+            raise ValueError("learned positional embeddings (CogVideoX-5b-I2V) are not supported")
+        text = self.text_proj(text_embeds)  # (B, S, D)
+        batch, frames, channels, height, width = image_embeds.shape
+        video = self.proj(image_embeds.reshape(-1, channels, height, width))  # (B*F, D, H/p, W/p)
+        video = video.view(batch, frames, *video.shape[1:]).flatten(3).transpose(2, 3)  # (B, F, HW/p^2, D)
+        video = video.flatten(1, 2)  # (B, N, D)
+        if self.use_positional_embeddings:
+            pre_compression_frames = (frames - 1) * self.temporal_compression_ratio + 1
+            table = self._get_positional_embeddings(height, width, pre_compression_frames, device=video.device)
+            video = video + table[:, self.max_text_seq_length :].to(dtype=video.dtype)  # text positions are 0
+        return torch.cat([text, video], dim=1).contiguous()  # (B, S + N, D)
+
+
+#################################################################################
+#                            Layer-aware transformer                            #
+#################################################################################
+
+
+class LayerFlowTransformer(CogVideoXTransformer3DModel):
+    """CogVideoX DiT over concatenated sub-clips with per-layer prompts.
+
+    Inputs to :meth:`forward`:
+        hidden_states (B, F, C, h, w): the sub-clips' latents concatenated on the frame axis
+            in the order fg, alpha, bg, blend (F = 4 x frames per layer);
+        encoder_hidden_states (B, P, L, D): P prompts of L tokens each (P = 3: fg, bg, blend);
+        timestep (B,): flow-matching sigma x 1000, in [0, 1000].
+    Output: (B, F, C, h, w), same layout as ``hidden_states``.
+    """
+
+    @functools.wraps(CogVideoXTransformer3DModel.__init__)  # same signature, so configs load
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.config
+        if config.use_rotary_positional_embeddings:
+            raise ValueError("LayerFlowTransformer supports the sincos (2B) layout only")
+        stock_embed = self.patch_embed
+        self.patch_embed = AnyTextLengthPatchEmbed(
+            patch_size=config.patch_size,
+            patch_size_t=config.patch_size_t,
+            in_channels=config.in_channels,
+            embed_dim=config.num_attention_heads * config.attention_head_dim,
+            text_embed_dim=config.text_embed_dim,
+            bias=config.patch_bias,
+            sample_width=config.sample_width,
+            sample_height=config.sample_height,
+            sample_frames=config.sample_frames,
+            temporal_compression_ratio=config.temporal_compression_ratio,
+            max_text_seq_length=config.max_text_seq_length,
+            spatial_interpolation_scale=config.spatial_interpolation_scale,
+            temporal_interpolation_scale=config.temporal_interpolation_scale,
+            use_positional_embeddings=not config.use_rotary_positional_embeddings,
+            use_learned_positional_embeddings=config.use_learned_positional_embeddings,
+        )
+        self.patch_embed.load_state_dict(stock_embed.state_dict())
+        # Layer embedding of the prompt index, added to that prompt's text tokens.
+        # Zero-init: with it the model starts as (and loads as) the stock CogVideoX.
+        self.layer_embedding = nn.Embedding(NUM_PROMPT_LAYERS, config.text_embed_dim)
+        nn.init.zeros_(self.layer_embedding.weight)
+
+    def forward(self, hidden_states, encoder_hidden_states, timestep, return_dict: bool = True, **kwargs):
+        """See the class docstring for shapes; ``kwargs`` go to the stock forward."""
+        if encoder_hidden_states.ndim != 4:
+            raise ValueError(
+                "encoder_hidden_states must be (B, prompts, tokens, dim), got shape "
+                f"{tuple(encoder_hidden_states.shape)}"
+            )
+        num_prompts = encoder_hidden_states.shape[1]
+        if num_prompts > NUM_PROMPT_LAYERS:
+            raise ValueError(f"at most {NUM_PROMPT_LAYERS} prompts (fg, bg, blend), got {num_prompts}")
+        layer_ids = torch.arange(num_prompts, device=encoder_hidden_states.device)
+        layer_emb = self.layer_embedding(layer_ids).to(encoder_hidden_states.dtype)  # (P, D)
+        text = encoder_hidden_states + layer_emb[None, :, None, :]  # (B, P, L, D)
+        return super().forward(
+            hidden_states=hidden_states,  # (B, F, C, h, w)
+            encoder_hidden_states=text.flatten(1, 2),  # (B, P*L, D)
+            timestep=timestep,
+            return_dict=return_dict,
+            **kwargs,
+        )
+
+
+def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int) -> dict:
+    """diffusers ``CogVideoXTransformer3DModel`` arguments for ``config``.
+
+    latent_size: (h, w) of one latent frame; text_dim: width of the prompt encoder's tokens.
+    """
+    t = config.transformer
+    return dict(
+        num_attention_heads=t.num_attention_heads,
+        attention_head_dim=t.attention_head_dim,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        time_embed_dim=t.time_embed_dim,
+        text_embed_dim=text_dim,
+        num_layers=t.num_layers,
+        sample_height=latent_size[0],
+        sample_width=latent_size[1],
+        patch_size=t.patch_size,
+        max_text_seq_length=NUM_PROMPT_LAYERS * config.text_encoder.tokens_per_prompt,
+        spatial_interpolation_scale=t.spatial_interpolation_scale,
+        temporal_interpolation_scale=t.temporal_interpolation_scale,
+        use_rotary_positional_embeddings=False,
+    )

@@ -1,0 +1,36 @@
+"""Named model configs: the registry and validation that names the offending field."""
+
+import pytest
+from pydantic import ValidationError
+
+from layerflow_model import MODEL_PRESETS, build_pipeline, get_config
+
+
+def test_registry_has_the_three_named_configs():
+    assert {"tiny", "small", "cogvideox-2b"} <= set(MODEL_PRESETS)
+    paper = get_config("cogvideox-2b")
+    assert (paper.transformer.num_layers, paper.transformer.inner_dim) == (30, 1920)
+    assert (paper.clip.num_frames, paper.clip.height, paper.clip.width) == (16, 480, 720)
+    assert paper.text_encoder.tokens_per_prompt == 226
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown model config 'huge'.*'cogvideox-2b', 'small', 'tiny'"):
+        get_config("huge")
+
+
+def test_unknown_keys_and_wrong_types_name_the_field():
+    with pytest.raises(ValidationError, match="clip.num_framez"):
+        get_config("tiny", clip={"num_framez": 4, "height": 16, "width": 16})
+    with pytest.raises(ValidationError, match="clip.height"):
+        get_config("tiny", clip={"num_frames": 4, "height": "tall", "width": 16})
+
+
+def test_impossible_sizes_are_rejected():
+    with pytest.raises(ValidationError, match=r"clip.height=20 must be a multiple of codec.factor x transformer.patch_size = 8"):
+        get_config("tiny", clip={"num_frames": 4, "height": 20, "width": 16})
+
+
+def test_full_size_config_needs_a_local_folder():
+    with pytest.raises(ValueError, match="pretrained_path"):
+        build_pipeline(get_config("cogvideox-2b"))

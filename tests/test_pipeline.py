@@ -1,0 +1,104 @@
+"""LayerFlowPipeline: every task from one tiny model, in diffusers conventions."""
+
+import numpy as np
+import pytest
+import torch
+
+from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, build_pipeline, get_config
+
+PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    pipe = build_pipeline(get_config("tiny"))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def ground_truth(seed=0):
+    """A 4-frame 16x16 layered clip with a binary alpha (so the straight fg is recoverable)."""
+    rng = np.random.default_rng(seed)
+    alpha = np.zeros((4, 16, 16), np.float32)
+    alpha[:, 4:12, 3:9] = 1.0
+    fg = rng.random((4, 16, 16, 3), dtype=np.float32)
+    bg = rng.random((4, 16, 16, 3), dtype=np.float32)
+    return LayeredClip(fg=fg, alpha=alpha, bg=bg).with_blend()
+
+
+def run(pipe, **kwargs):
+    return pipe(PROMPTS, num_inference_steps=2, generator=torch.Generator().manual_seed(0), **kwargs)
+
+
+def test_generate_makes_all_four_layers(pipe):
+    out = run(pipe)
+    clip = out.clips[0]
+    assert clip.present_layers() == ("fg", "alpha", "bg", "blend")
+    assert clip.fg.shape == (4, 16, 16, 3) and clip.alpha.shape == (4, 16, 16)
+    assert 0 <= clip.alpha.min() and clip.alpha.max() <= 1
+    assert out.latents.shape == (1, 16, 48, 4, 4)  # (B, 4 sub-clips x 4 frames, 3*4*4, 16/4, 16/4)
+
+
+@pytest.mark.parametrize(
+    "task, given",
+    [("decompose", ("blend",)), ("fill_background", ("fg", "alpha")), ("fill_foreground", ("bg",))],
+)
+def test_given_layers_come_back_as_given(pipe, task, given):
+    truth = ground_truth()
+    clip = run(pipe, given=truth, task=task).clips[0]
+    # The pixel-unshuffle codec is lossless, so the given layers return exactly (up to float rounding).
+    for name in given:
+        if name == "fg":
+            visible = truth.alpha > 0
+            np.testing.assert_allclose(clip.fg[visible], truth.fg[visible], atol=1e-5)
+        else:
+            np.testing.assert_allclose(getattr(clip, name), getattr(truth, name), atol=1e-5)
+
+
+def test_any_subset_of_layers_can_be_given(pipe):
+    truth = ground_truth()
+    clip = run(pipe, given=truth.subset("alpha", "blend")).clips[0]
+    np.testing.assert_allclose(clip.alpha, truth.alpha, atol=1e-5)
+    np.testing.assert_allclose(clip.blend, truth.blend, atol=1e-5)
+
+
+def test_same_seed_same_output_and_embeddings_equal_prompts(pipe):
+    first, second = run(pipe).latents, run(pipe).latents
+    assert torch.equal(first, second)
+    embeds = pipe.encode_prompt([PROMPTS])  # (1, 3, 8, 32)
+    assert embeds.shape == (1, 3, 8, 32)
+    from_embeds = pipe(
+        prompt_embeds=embeds, num_inference_steps=2, generator=torch.Generator().manual_seed(0)
+    ).latents
+    assert torch.equal(from_embeds, first)
+
+
+def test_guidance_changes_the_result(pipe):
+    assert not torch.equal(run(pipe, guidance_scale=1.0).latents, run(pipe, guidance_scale=6.0).latents)
+
+
+def test_save_and_load_round_trip(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "model")
+    assert (tmp_path / "model" / "transformer" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.num_frames == 4 and loaded.config.prediction == pipe.config.prediction
+    assert torch.equal(run(loaded).latents, run(pipe).latents)
+
+
+def test_bad_inputs_name_what_is_wrong(pipe):
+    truth = ground_truth()
+    with pytest.raises(ValueError, match="exactly one of `prompt` and `prompt_embeds`"):
+        pipe(num_inference_steps=1)
+    with pytest.raises(ValueError, match="LayerPrompts"):
+        pipe(["a red circle"], num_inference_steps=1)
+    with pytest.raises(ValueError, match="`given` has 1 clips but there are 2 prompts"):
+        pipe([PROMPTS, PROMPTS], given=[truth], num_inference_steps=1)
+    with pytest.raises(ValueError, match=r"missing \['blend'\]"):
+        pipe(PROMPTS, given=truth.subset("fg", "alpha"), task="decompose", num_inference_steps=1)
+    with pytest.raises(ValueError, match="expected 4 frames of 16x16"):
+        pipe(PROMPTS, given=LayeredClip(blend=np.zeros((3, 16, 16, 3), np.float32)), num_inference_steps=1)
+    with pytest.raises(ValueError, match=r"`prompt_embeds` must be \(B, 3, tokens, dim\)"):
+        pipe(prompt_embeds=torch.zeros(1, 8, 32), num_inference_steps=1)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        pipe(PROMPTS, height=20, num_inference_steps=1)

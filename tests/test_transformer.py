@@ -1,0 +1,67 @@
+"""The layer-aware transformer is the stock CogVideoX DiT plus a zero-initialised layer embedding."""
+
+import pytest
+import torch
+from diffusers import CogVideoXTransformer3DModel
+
+from layerflow_model import LayerFlowTransformer
+
+STOCK_KWARGS = dict(
+    num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=8, time_embed_dim=32,
+    text_embed_dim=24, num_layers=2, sample_width=4, sample_height=4, sample_frames=9, max_text_seq_length=6,
+)
+
+
+@pytest.fixture()
+def stock_model():
+    torch.manual_seed(0)
+    return CogVideoXTransformer3DModel(**STOCK_KWARGS).eval()
+
+
+def inputs(frames=3, tokens=6, prompts=None, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    video = torch.randn(2, frames, 8, 4, 4, generator=g)  # (B, F, C, h, w)
+    shape = (2, tokens, 24) if prompts is None else (2, prompts, tokens, 24)
+    return video, torch.randn(*shape, generator=g), torch.tensor([100.0, 900.0])
+
+
+def test_one_clip_one_prompt_gives_exactly_the_stock_output(stock_model, tmp_path):
+    stock_model.save_pretrained(tmp_path / "transformer")
+    # A stock checkpoint loads unchanged; the layer embedding is the only new weight and is zero.
+    ours = LayerFlowTransformer.from_pretrained(
+        tmp_path / "transformer", max_text_seq_length=18, low_cpu_mem_usage=False, use_safetensors=True
+    ).eval()
+    assert torch.count_nonzero(ours.layer_embedding.weight) == 0
+    video, text, t = inputs()
+    with torch.no_grad():
+        expected = stock_model(video, text, t).sample
+        got = ours(video, text[:, None], t).sample  # one prompt: (B, 1, L, D)
+    assert torch.equal(got, expected)
+
+
+def test_three_prompts_are_told_apart_by_the_layer_embedding(stock_model):
+    ours = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}).eval()
+    video, text, t = inputs(frames=4, prompts=3)
+    with torch.no_grad():
+        before = ours(video, text, t).sample
+        ours.layer_embedding.weight[1] = 0.5  # only the second (background) prompt moves
+        after = ours(video, text, t).sample
+    assert before.shape == video.shape  # (B, 4 sub-clips x 1 frame, C, h, w)
+    assert not torch.allclose(before, after)
+
+
+def test_any_frame_count_and_text_length_runs():
+    ours = LayerFlowTransformer(**STOCK_KWARGS).eval()
+    for frames, tokens in [(4, 6), (16, 6), (8, 10)]:
+        video, text, t = inputs(frames=frames, tokens=tokens, prompts=3)
+        with torch.no_grad():
+            assert ours(video, text, t).sample.shape == video.shape
+
+
+def test_flat_text_is_rejected_with_the_expected_shape():
+    ours = LayerFlowTransformer(**STOCK_KWARGS)
+    video, text, t = inputs()
+    with pytest.raises(ValueError, match=r"\(B, prompts, tokens, dim\)"):
+        ours(video, text, t)
+    with pytest.raises(ValueError, match="at most 3 prompts"):
+        ours(video, torch.zeros(2, 4, 2, 24), t)
