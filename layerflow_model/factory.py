@@ -54,6 +54,7 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
         num_frames=config.clip.num_frames,
         height=config.clip.height,
         width=config.clip.width,
+        fps=config.clip.fps,
         prediction=config.objective.prediction,
     )
 

@@ -66,13 +66,14 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         num_frames: int = 8,
         height: int = 32,
         width: int = 32,
+        fps: int = 8,
         prediction: str = "velocity",
     ):
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
         )
-        self.register_to_config(num_frames=num_frames, height=height, width=width, prediction=prediction)
+        self.register_to_config(num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):

@@ -48,7 +48,7 @@ def build_text_encoder(config: TextEncoderConfig, pretrained_path: Path | None =
         intermediate_size=2 * config.hidden_size,
         max_position_embeddings=max(64, config.tokens_per_prompt),
     )
-    return tokenizer, BertModel(bert, add_pooling_layer=False).eval()
+    return tokenizer, BertModel(bert, add_pooling_layer=True).eval()
 
 
 def text_embed_dim(encoder) -> int:

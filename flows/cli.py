@@ -1,0 +1,150 @@
+"""The ``layerflow`` command line: models, the four tasks, data building and training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    help="LayerFlow: layer-aware video generation — transparent foreground, clean background and blend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ModelDir = Annotated[Path, typer.Option("--model", help="a saved LayerFlowPipeline folder (save_pretrained layout)")]
+OutDir = Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")]
+Steps = Annotated[int, typer.Option(help="sampling steps")]
+Guidance = Annotated[float, typer.Option(help="classifier-free guidance scale (1 = off)")]
+Seed = Annotated[int, typer.Option(help="random seed")]
+Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
+FgPrompt = Annotated[str, typer.Option("--fg-prompt", help="foreground prompt")]
+BgPrompt = Annotated[str, typer.Option("--bg-prompt", help="background prompt")]
+BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the blended scene")]
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the named model configs (tiny, small, cogvideox-2b) with their shapes."""
+    from layerflow_model.config import MODEL_PRESETS
+
+    for name, config in MODEL_PRESETS.items():
+        t, c = config.transformer, config.clip
+        typer.echo(
+            f"{name:14s} {t.num_layers} blocks x {t.inner_dim} wide, layers of {c.num_frames} frames at "
+            f"{c.height}x{c.width}, codec {config.codec.kind}, text {config.text_encoder.kind}"
+        )
+
+
+@app.command("new-model")
+def new_model(
+    config: Annotated[str, typer.Option(help="named config: tiny, small, or cogvideox-2b")],
+    out: Annotated[Path, typer.Option(help="folder to save the pipeline in")],
+    pretrained_path: Annotated[Optional[Path], typer.Option(help="local diffusers CogVideoX folder (cogvideox-2b)")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Save a freshly initialised (untrained) model, or a local CogVideoX folder converted to LayerFlow."""
+    from layerflow_model import build_pipeline, get_config
+
+    overrides = {"pretrained_path": pretrained_path} if pretrained_path else {}
+    build_pipeline(get_config(config, **overrides), seed=seed).save_pretrained(out)
+    typer.echo(f"saved {config} model to {out}")
+
+
+@app.command()
+def generate(
+    model: ModelDir,
+    out: OutDir,
+    fg_prompt: FgPrompt,
+    bg_prompt: BgPrompt,
+    blend_prompt: BlendPrompt,
+    steps: Steps = 20,
+    guidance: Guidance = 6.0,
+    seed: Seed = 0,
+    device: Device = "cpu",
+) -> None:
+    """Text -> transparent foreground, clean background and blended scene."""
+    _run_task(model, out, "generate", None, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+
+
+@app.command()
+def decompose(
+    input: Annotated[Path, typer.Argument(help="a video file or a folder of frames (the blended scene)")],
+    model: ModelDir,
+    out: OutDir,
+    fg_prompt: FgPrompt = "",
+    bg_prompt: BgPrompt = "",
+    blend_prompt: BlendPrompt = "",
+    steps: Steps = 20,
+    guidance: Guidance = 1.0,
+    seed: Seed = 0,
+    device: Device = "cpu",
+) -> None:
+    """Blended video -> foreground, alpha and clean background."""
+    _run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+
+
+@app.command("fill-background")
+def fill_background(
+    foreground: Annotated[Path, typer.Option(help="RGBA video (WebM VP9 alpha, ProRes 4444) or RGBA PNG folder")],
+    model: ModelDir,
+    out: OutDir,
+    fg_prompt: FgPrompt = "",
+    bg_prompt: BgPrompt = "",
+    blend_prompt: BlendPrompt = "",
+    steps: Steps = 20,
+    guidance: Guidance = 6.0,
+    seed: Seed = 0,
+    device: Device = "cpu",
+) -> None:
+    """Transparent foreground -> a background for it and the blended scene."""
+    _run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+
+
+@app.command("fill-foreground")
+def fill_foreground(
+    background: Annotated[Path, typer.Option(help="background video file or folder of frames")],
+    model: ModelDir,
+    out: OutDir,
+    fg_prompt: FgPrompt = "",
+    bg_prompt: BgPrompt = "",
+    blend_prompt: BlendPrompt = "",
+    steps: Steps = 20,
+    guidance: Guidance = 6.0,
+    seed: Seed = 0,
+    device: Device = "cpu",
+) -> None:
+    """Background video -> a transparent foreground for it and the blended scene."""
+    _run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+
+
+def _run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device) -> None:
+    import torch
+
+    from layerflow_model import LayerFlowPipeline, LayerPrompts
+    from layerflow_model.outputs import write_layer_outputs
+
+    from .inputs import read_given_clip
+
+    pipe = LayerFlowPipeline.from_pretrained(model_dir).to(device)
+    shape = (pipe.config.num_frames, pipe.config.height, pipe.config.width)
+    try:
+        given = read_given_clip(inputs, shape) if inputs else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    layer_prompts = LayerPrompts(*prompts)
+    generator = torch.Generator().manual_seed(seed)
+    clip = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator).clips[0]
+    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": steps, "guidance": guidance}
+    write_layer_outputs(out, clip, layer_prompts, fps=pipe.config.fps, info=info)
+    typer.echo(f"wrote {task} outputs to {out}")
+
+
+def _mount_subcommands() -> None:
+    from .cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_mount_subcommands()

@@ -1,0 +1,78 @@
+"""The layerflow command line runs each task on a saved model and writes files other tools open."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from layerflow_model import LayeredClip
+from layerflow_model.layerflow_folder import read_layerflow_sequence
+from layerflow_model.video_io import read_video, write_png_sequence, write_rgba_webm
+
+runner = CliRunner(env={"COLUMNS": "300"})  # wide, so rich does not wrap messages
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    invoke("new-model", "--config", "tiny", "--out", folder)
+    return folder
+
+
+def test_help_lists_every_command():
+    result = invoke("--help")
+    for command in ("models", "new-model", "generate", "decompose", "fill-background", "fill-foreground", "data"):
+        assert command in result.output
+
+
+def test_generate_writes_the_official_layout_and_videos(tiny_model, tmp_path):
+    out = tmp_path / "generated"
+    invoke("generate", "--model", tiny_model, "--out", out, "--fg-prompt", "a red circle",
+           "--bg-prompt", "blue stripes", "--blend-prompt", "a red circle over blue stripes", "--steps", 2)
+    for name in ("fg", "bg", "bl", "mask"):
+        assert len(list((out / name).glob("*.png"))) == 4
+    for name in ("foreground.webm", "foreground.mov", "background.mp4", "blend.mp4", "preview.png", "preview.gif"):
+        assert (out / name).stat().st_size > 0
+    assert read_video(out / "foreground.webm", require_alpha=True).alpha.shape == (4, 16, 16)
+    record = json.loads((out / "layers.json").read_text())
+    assert record["task"] == "generate" and record["prompts"]["fg"] == "a red circle" and record["seed"] == 0
+    assert read_layerflow_sequence(out).present_layers() == ("fg", "alpha", "bg", "blend")
+
+
+def test_decompose_keeps_the_input_as_the_blend(tiny_model, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.random((6, 32, 32, 3)).astype(np.float32)  # larger and longer than the model's clip
+    write_png_sequence(tmp_path / "input", frames)
+    invoke("decompose", tmp_path / "input", "--model", tiny_model, "--out", tmp_path / "layers", "--steps", 1)
+    blend = read_layerflow_sequence(tmp_path / "layers").blend
+    assert blend.shape == (4, 16, 16, 3)
+    expected = frames[:4].reshape(4, 16, 2, 16, 2, 3).mean(axis=(2, 4))  # area downscale to 16x16
+    np.testing.assert_allclose(blend, expected, atol=1.5 / 255)
+
+
+def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):
+    rng = np.random.default_rng(1)
+    rgb, alpha = rng.random((4, 16, 16, 3)), np.ones((4, 16, 16))
+    write_rgba_webm(tmp_path / "fg.webm", rgb, alpha, fps=8)
+    invoke("fill-background", "--foreground", tmp_path / "fg.webm", "--model", tiny_model, "--out", tmp_path / "a", "--steps", 1)
+    write_png_sequence(tmp_path / "bg", rgb)
+    invoke("fill-foreground", "--background", tmp_path / "bg", "--model", tiny_model, "--out", tmp_path / "b", "--steps", 1)
+    assert json.loads((tmp_path / "b" / "layers.json").read_text())["task"] == "fill_foreground"
+
+
+def test_bad_inputs_are_clear_cli_errors(tiny_model, tmp_path):
+    write_png_sequence(tmp_path / "opaque", np.zeros((4, 16, 16, 3)))
+    result = runner.invoke(app, ["fill-background", "--foreground", str(tmp_path / "opaque"), "--model",
+                                 str(tiny_model), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "no alpha channel" in result.output
+    write_png_sequence(tmp_path / "short", np.zeros((2, 16, 16, 3)))
+    result = runner.invoke(app, ["decompose", str(tmp_path / "short"), "--model", str(tiny_model), "--out", str(tmp_path / "y")])
+    assert result.exit_code != 0 and "has 2 frames; the model needs at least 4" in result.output
