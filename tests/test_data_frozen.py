@@ -1,0 +1,29 @@
+"""Frozen clips for the motion-LoRA stage: one random frame of a sample, repeated."""
+
+import numpy as np
+
+from data_recipes import build, iter_samples, make_recipe, recipe_config
+from data_recipes.frozen import freeze
+
+
+def test_freeze_repeats_one_frame_of_every_layer():
+    (sample,) = make_recipe(recipe_config("synthetic", count=1)).make("0")
+    frozen = freeze(sample, np.random.default_rng(0))
+    frame = frozen.extra["frozen_frame"]
+    for name in ("fg", "alpha", "bg", "blend"):
+        layer = getattr(frozen.clip, name)
+        assert layer.shape == getattr(sample.clip, name).shape
+        assert all(np.array_equal(f, getattr(sample.clip, name)[frame]) for f in layer)
+    assert frozen.static and frozen.recipe == "frozen" and frozen.key == "synthetic-0000000000-frozen"
+    assert frozen.prompts == sample.prompts and frozen.extra["derived_from"]["recipe"] == "synthetic"
+
+
+def test_frozen_recipe_turns_a_shard_folder_into_frozen_shards(tmp_path):
+    build(make_recipe(recipe_config("synthetic", count=4)), tmp_path / "moving", chunk_size=2)
+
+    manifest = build(make_recipe(recipe_config("frozen", src=tmp_path / "moving")), tmp_path / "frozen")
+
+    assert manifest.counts == {"frozen": 4}
+    samples = list(iter_samples(tmp_path / "frozen"))
+    assert all(s.static and np.array_equal(s.clip.blend[0], s.clip.blend[-1]) for s in samples)
+    assert "attributes" in samples[0].extra  # the source's json travels along
