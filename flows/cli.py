@@ -65,24 +65,7 @@ def generate(
     device: Device = "cpu",
 ) -> None:
     """Text -> transparent foreground, clean background and blended scene."""
-    _run_task(model, out, "generate", None, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
-
-
-@app.command()
-def decompose(
-    input: Annotated[Path, typer.Argument(help="a video file or a folder of frames (the blended scene)")],
-    model: ModelDir,
-    out: OutDir,
-    fg_prompt: FgPrompt = "",
-    bg_prompt: BgPrompt = "",
-    blend_prompt: BlendPrompt = "",
-    steps: Steps = 20,
-    guidance: Guidance = 1.0,
-    seed: Seed = 0,
-    device: Device = "cpu",
-) -> None:
-    """Blended video -> foreground, alpha and clean background."""
-    _run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+    run_task(model, out, "generate", None, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
 
 
 @app.command("fill-background")
@@ -99,7 +82,7 @@ def fill_background(
     device: Device = "cpu",
 ) -> None:
     """Transparent foreground -> a background for it and the blended scene."""
-    _run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+    run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
 
 
 @app.command("fill-foreground")
@@ -116,10 +99,11 @@ def fill_foreground(
     device: Device = "cpu",
 ) -> None:
     """Background video -> a transparent foreground for it and the blended scene."""
-    _run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+    run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
 
 
-def _run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device) -> None:
+def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device) -> None:
+    """Load a saved model, run ``task`` on the given layer files and write the outputs to ``out``."""
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
@@ -143,8 +127,14 @@ def _run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devi
 
 def _mount_subcommands() -> None:
     from .cli_data import data_app
+    from .cli_eval import decompose, evaluate, score
+    from .cli_train import train
 
     app.add_typer(data_app, name="data")
+    app.command("score")(score)
+    app.command("decompose")(decompose)
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
 
 
 _mount_subcommands()

@@ -1,27 +1,33 @@
-"""LayerFlow: layer-aware video generation — the model library (no Prefect, no MLflow)."""
+"""LayerFlow: layer-aware video generation — the model library (no Prefect, no MLflow).
 
-from .clip import LayeredClip, LayerPrompts, composite, premultiply, unpremultiply
-from .codec import CogVideoXVAECodec, PixelUnshuffleCodec
-from .conditioning import Task
-from .config import MODEL_PRESETS, ModelConfig, get_config
-from .factory import build_pipeline
-from .pipeline import LayerFlowPipeline, LayerFlowPipelineOutput
-from .transformer import LayerFlowTransformer
+Names are imported lazily, so that ``import layerflow_model.video_io`` (or the clip type)
+does not pay for importing torch and diffusers.
+"""
 
-__all__ = [
-    "CogVideoXVAECodec",
-    "LayerFlowPipeline",
-    "LayerFlowPipelineOutput",
-    "LayerFlowTransformer",
-    "LayeredClip",
-    "LayerPrompts",
-    "MODEL_PRESETS",
-    "ModelConfig",
-    "PixelUnshuffleCodec",
-    "Task",
-    "build_pipeline",
-    "composite",
-    "get_config",
-    "premultiply",
-    "unpremultiply",
-]
+import importlib
+
+_EXPORTS = {
+    "LayeredClip": "clip",
+    "LayerPrompts": "clip",
+    "composite": "clip",
+    "premultiply": "clip",
+    "unpremultiply": "clip",
+    "CogVideoXVAECodec": "codec",
+    "PixelUnshuffleCodec": "codec",
+    "Task": "conditioning",
+    "MODEL_PRESETS": "config",
+    "ModelConfig": "config",
+    "get_config": "config",
+    "build_pipeline": "factory",
+    "LayerFlowPipeline": "pipeline",
+    "LayerFlowPipelineOutput": "pipeline",
+    "LayerFlowTransformer": "transformer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

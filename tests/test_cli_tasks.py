@@ -29,7 +29,8 @@ def tiny_model(tmp_path_factory):
 
 def test_help_lists_every_command():
     result = invoke("--help")
-    for command in ("models", "new-model", "generate", "decompose", "fill-background", "fill-foreground", "data"):
+    for command in ("models", "new-model", "generate", "decompose", "fill-background", "fill-foreground",
+                    "score", "evaluate", "train", "data"):
         assert command in result.output
 
 

@@ -1,0 +1,63 @@
+"""Which stage runs are finished: a key per (config, inputs, upstream stage) and a marker per stage folder.
+
+A stage's key hashes its config (without paths), the content hashes of its shard folders and
+the key of the stage it builds on, so a changed base model changes the motion and content
+keys too. A flow puts each stage run in a folder named by its key; ``DONE.json`` in it, written
+last, records the finished stage's artifacts, so a rerun with the same inputs and config
+skips the stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from .callbacks import StageArtifacts
+from .latent_cache import data_content_hash
+from .train_config import StageConfig
+from .video_io import atomic_output
+
+DONE_FILE = "DONE.json"
+_PATH_FIELDS = ("out_dir", "model_dir", "adapter_dir", "samples_dir", "config_file")
+
+
+def stage_key(config: StageConfig, upstream_key: str = "") -> str:
+    """16 hex digits naming a stage run: its config identity, data content hashes and upstream key."""
+    parts = {
+        "config": config.identity(),
+        "data": [data_content_hash(folder) for folder in config.data],
+        "upstream": upstream_key,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def write_done(artifacts: StageArtifacts, key: str) -> Path:
+    """Mark the stage in ``artifacts.out_dir`` finished (atomically); return the marker."""
+    record = {k: (str(v) if k in _PATH_FIELDS and v is not None else v) for k, v in asdict(artifacts).items()}
+    path = Path(artifacts.out_dir) / DONE_FILE
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps({"key": key, "artifacts": record}, indent=1))
+    return path
+
+
+def read_done(out_dir: Path, key: str | None = None) -> StageArtifacts | None:
+    """The finished stage's artifacts in ``out_dir`` (with this ``key``, when given), else None."""
+    path = Path(out_dir) / DONE_FILE
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    if key is not None and done["key"] != key:
+        return None
+    record = done["artifacts"]
+    return StageArtifacts(**{k: (Path(v) if k in _PATH_FIELDS and v is not None else v) for k, v in record.items()})
+
+
+def latest_done(stage_root: Path) -> tuple[str, StageArtifacts] | None:
+    """(key, artifacts) of the most recently finished run under ``stage_root/<key>/``, else None."""
+    markers = sorted(Path(stage_root).glob(f"*/{DONE_FILE}"), key=lambda p: p.stat().st_mtime)
+    if not markers:
+        return None
+    key = json.loads(markers[-1].read_text())["key"]
+    return key, read_done(markers[-1].parent)

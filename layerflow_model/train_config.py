@@ -1,0 +1,238 @@
+"""Typed training configs: one :class:`StageConfig` per stage run, a :class:`TrainConfig` for all three.
+
+A stage is ``base`` (the model itself), ``motion`` (the motion LoRA on frozen clips) or
+``content`` (the content LoRA on static images and moving copy-paste videos). The training
+loop takes a flat :class:`StageConfig`; a :class:`TrainConfig` (a YAML/JSON file or a named
+profile, ``quick`` or ``default``) holds the settings of all three stages plus what they
+share, and resolves one stage's config once the flow knows where earlier stages put their
+artifacts. Every config rejects unknown keys and wrong types and names the offending field.
+
+A training config file (YAML or JSON); stages that list no ``data`` get ``auto_data``::
+
+    model: small            # a preset, or a ModelConfig JSON/YAML file
+    seed: 0
+    device: auto            # auto | cpu | cuda
+    mixed_precision: auto   # auto (bf16 on a GPU that has it) | no | bf16 | fp16
+    base:    {data: [shards/synthetic], steps: 500, batch_size: 8, lr: 5.0e-4, warmup_steps: 50,
+              checkpoint_every: 50, task_mixture: {generate: 1, decompose: 2, fill_background: 1, fill_foreground: 1}}
+    motion:  {data: [shards/frozen], steps: 150, lr: 1.0e-3}
+    content: {data: [shards/layered-images, shards/copy-paste], steps: 200, lr: 1.0e-3, static_batch_fraction: 0.5}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .conditioning import Task
+from .config import MODEL_PRESETS, ModelConfig, get_config
+
+StageName = Literal["base", "motion", "content"]
+STAGES: tuple[StageName, ...] = ("base", "motion", "content")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskMixture(StrictModel):
+    """Relative weights of the tasks a batch trains (one task per batch), so one checkpoint serves all."""
+
+    generate: float = Field(default=1.0, ge=0)
+    decompose: float = Field(default=1.0, ge=0)
+    fill_background: float = Field(default=1.0, ge=0)
+    fill_foreground: float = Field(default=1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "TaskMixture":
+        if sum(self.weights().values()) <= 0:
+            raise ValueError("task_mixture: at least one task needs a positive weight")
+        return self
+
+    def weights(self) -> dict[Task, float]:
+        """Task -> weight (not normalised)."""
+        return {task: getattr(self, task.value) for task in Task}
+
+
+class StageSettings(StrictModel):
+    """Hyperparameters of one stage; what a user sets per stage in a training config."""
+
+    data: list[Path] = Field(default_factory=list, description="shard folders (each with manifest.json)")
+    steps: int = Field(gt=0, description="optimizer steps")
+    batch_size: int = Field(default=8, gt=0, description="samples per micro-batch")
+    grad_accum: int = Field(default=1, gt=0, description="micro-batches per optimizer step")
+    lr: float = Field(gt=0, description="peak learning rate")
+    warmup_steps: int = Field(default=0, ge=0, description="linear warm-up, then cosine decay to lr/10")
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")
+    keep_checkpoints: int = Field(default=2, gt=0, description="newest checkpoints kept on disk")
+    task_mixture: TaskMixture = TaskMixture()
+    static_batch_fraction: float = Field(
+        default=0.5, ge=0, le=1, description="content: share of batches of static images (motion LoRA at 1)"
+    )
+    gradient_checkpointing: bool = False
+    trainable_every_n_blocks: int | None = Field(
+        default=None, gt=0, description="base: None trains every parameter; n trains blocks 0, n, 2n, ... and the layer embedding"
+    )
+    eval_batches: int = Field(default=1, ge=0, description="fixed-noise batches scored at every checkpoint")
+    sample_steps: int | None = Field(default=None, gt=0, description="sampling steps of the stage-end previews (None: model default)")
+    preview_count: int = Field(default=2, ge=0, description="sample clips written at the end of the stage")
+    motion_check_count: int = Field(default=2, ge=0, description="content: clips sampled per motion-check arm")
+
+
+class RunSettings(StrictModel):
+    """What every stage of one training run shares."""
+
+    model: str = Field(default="small", description="model preset name or a ModelConfig JSON/YAML file")
+    seed: int = Field(default=0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+        default="auto", description="auto: bf16 on a GPU that has it, else no"
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, spec: str) -> str:
+        load_model_config(spec)
+        return spec
+
+
+class StageConfig(StageSettings, RunSettings):
+    """Everything one stage run needs: the flat config the training loop reads.
+
+    ``out_dir`` receives ``checkpoints/``, ``model/`` and/or ``adapter/``, ``samples/``;
+    ``cache_dir`` the precomputed latents and prompt embeddings (shared between runs).
+    """
+
+    stage: StageName
+    out_dir: Path
+    cache_dir: Path | None = Field(default=None, description="None: out_dir/cache")
+    init_from: Path | None = Field(default=None, description="motion, content: the base stage's model folder")
+    motion_adapter: Path | None = Field(default=None, description="content: the motion stage's adapter folder")
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "StageConfig":
+        if not self.data:
+            raise ValueError(f"data: stage {self.stage!r} needs at least one shard folder")
+        if self.stage != "base":
+            if self.init_from is None:
+                raise ValueError(f"init_from: stage {self.stage!r} trains an adapter on a base model; set its model folder")
+            if self.trainable_every_n_blocks is not None:
+                raise ValueError("trainable_every_n_blocks: only the base stage trains blocks")
+        if self.stage == "content" and self.motion_adapter is None:
+            raise ValueError("motion_adapter: the content stage needs the motion stage's adapter folder")
+        if self.stage != "content" and self.motion_adapter is not None:
+            raise ValueError(f"motion_adapter: only the content stage uses a motion adapter, not {self.stage!r}")
+        return self
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.out_dir / "cache"
+
+    def identity(self) -> dict:
+        """The config without where things are written or read from: what a result depends on besides inputs."""
+        return self.model_dump(mode="json", exclude={"out_dir", "cache_dir", "init_from", "motion_adapter", "data"})
+
+
+class AutoData(StrictModel):
+    """Data the flow builds itself for stages that list no shard folders (the quick profile)."""
+
+    synthetic_count: int = Field(default=64, gt=0, description="base: synthetic layered videos")
+    frozen_count: int = Field(default=32, gt=0, description="motion: frozen clips")
+    static_count: int = Field(default=32, gt=0, description="content: static layered images")
+    copy_paste_count: int = Field(default=32, gt=0, description="content: copy-pasted videos")
+
+
+class TrainConfig(RunSettings):
+    """A whole training run: shared settings, then one block per stage (a file, or a profile)."""
+
+    base: StageSettings
+    motion: StageSettings
+    content: StageSettings
+    auto_data: AutoData = AutoData()
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> "TrainConfig":
+        for stage in ("motion", "content"):
+            if self.stage_settings(stage).trainable_every_n_blocks is not None:
+                raise ValueError(f"{stage}.trainable_every_n_blocks: only the base stage trains blocks")
+        return self
+
+    def stage_settings(self, stage: StageName) -> StageSettings:
+        return getattr(self, stage)
+
+    def stage_config(self, stage: StageName, out_dir: Path, cache_dir: Path, data: list[Path],
+                     init_from: Path | None = None, motion_adapter: Path | None = None) -> StageConfig:
+        """The flat config of one stage, with the artifact folders of the stages before it."""
+        fields = self.stage_settings(stage).model_dump() | self.model_dump(include=set(RunSettings.model_fields))
+        return StageConfig.model_validate(fields | dict(
+            stage=stage, out_dir=out_dir, cache_dir=cache_dir, data=data,
+            init_from=init_from, motion_adapter=motion_adapter,
+        ))
+
+
+def load_model_config(spec: str) -> ModelConfig:
+    """A preset name (``tiny``, ``small``, ``cogvideox-2b``) or a JSON/YAML ModelConfig file."""
+    if spec in MODEL_PRESETS:
+        return get_config(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"model: {spec!r} is neither a preset {sorted(MODEL_PRESETS)} nor a config file")
+    return ModelConfig.model_validate(_read_mapping(path))
+
+
+def _read_mapping(path: Path) -> dict:
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
+    return data
+
+
+def read_train_config(path: Path) -> TrainConfig:
+    """Read and validate a training config file (YAML or JSON); errors name the field."""
+    return TrainConfig.model_validate(_read_mapping(Path(path)))
+
+
+def read_stage_config(path: Path) -> StageConfig:
+    """Read and validate one stage's config file (YAML or JSON)."""
+    return StageConfig.model_validate(_read_mapping(Path(path)))
+
+
+#################################################################################
+#                                   Profiles                                    #
+#################################################################################
+
+# quick: the whole flow, data included, in a few minutes on 2 CPU cores (tiny data, `small` model).
+# default: sized for about 40 minutes of training on 2 CPU cores for `small`.
+PROFILES: dict[str, TrainConfig] = {
+    "quick": TrainConfig(
+        model="small",
+        device="cpu",
+        base=StageSettings(steps=40, batch_size=4, lr=1e-3, warmup_steps=5, checkpoint_every=20, sample_steps=4),
+        motion=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
+        content=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
+        auto_data=AutoData(synthetic_count=32, frozen_count=16, static_count=16, copy_paste_count=16),
+    ),
+    "default": TrainConfig(
+        model="small",
+        base=StageSettings(steps=500, batch_size=8, lr=5e-4, warmup_steps=50, checkpoint_every=50, sample_steps=20),
+        motion=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
+        content=StageSettings(steps=200, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
+        auto_data=AutoData(synthetic_count=1000, frozen_count=250, static_count=250, copy_paste_count=250),
+    ),
+}
+
+
+def get_profile(name: str) -> TrainConfig:
+    """A named profile; ``ValueError`` lists the valid names."""
+    if name not in PROFILES:
+        raise ValueError(f"profile: unknown {name!r}; choose one of {sorted(PROFILES)}")
+    return PROFILES[name]

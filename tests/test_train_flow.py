@@ -1,0 +1,99 @@
+"""The training flow on a local Prefect server: the MLflow run tree, skipping finished stages, failures, the CLI."""
+
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from flows.cli_train import train
+from flows.train import train_flow
+from tasks.tracking import EXPERIMENT, STAGE_TAG
+
+SETTINGS = {"steps": 3, "batch_size": 2, "lr": 1e-3, "checkpoint_every": 2, "sample_steps": 2, "preview_count": 1}
+
+
+def write_config(folder: Path, **changes) -> Path:
+    config = {"model": "tiny", "device": "cpu", "base": SETTINGS, "motion": SETTINGS, "content": SETTINGS,
+              "auto_data": {"synthetic_count": 6, "frozen_count": 4, "static_count": 4, "copy_paste_count": 4}} | changes
+    path = folder / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def runs_of(out: Path):
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_server, tmp_path_factory):
+    """One flow run of all three stages on auto-built data; (out folder, results)."""
+    out = tmp_path_factory.mktemp("train")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        results = train_flow(out=out, config_file=write_config(out))
+    return out, results
+
+
+def test_the_flow_logs_a_parent_run_with_one_child_run_per_stage(trained):
+    out, results = trained
+    client, runs = runs_of(out)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = {r.data.tags[STAGE_TAG]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(children) == {"base", "motion", "content"}
+    assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in children.values())
+    assert parent.data.params["base.steps"] == "3" and parent.data.params["model_config.clip.height"] == "16"
+    assert {"data.synthetic.content_hash", "data.frozen.content_hash", "data.copy-paste.content_hash"} <= set(parent.data.tags)
+    for stage, run in children.items():
+        assert run.data.params["stage"] == stage and run.data.tags["git_commit"]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
+        assert {"lr", "samples_per_s", "eval_loss"} <= set(run.data.metrics)
+        logged = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+        assert logged == {"samples/sample-0.gif", "samples/sample-0.webm"}
+    assert {a.path for a in client.list_artifacts(children["motion"].info.run_id, "adapter")} == {
+        "adapter/pytorch_lora_weights.safetensors"}
+    content = children["content"].data.metrics
+    assert {"motion_check.static_change", "motion_check.free_change"} <= set(content)
+    assert (results["content"].model_dir / "transformer" / "config.json").is_file()
+
+
+def test_a_rerun_skips_finished_stages_and_from_stage_reuses_earlier_ones(trained, monkeypatch):
+    out, first = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    again = train_flow(out=out, config_file=write_config(out))
+    assert again == first
+    changed = dict(SETTINGS, steps=2)
+    later = train_flow(out=out, config_file=write_config(out, content=changed), from_stage="content")
+    assert later["base"] == first["base"] and later["motion"] == first["motion"]
+    assert later["content"].out_dir != first["content"].out_dir and later["content"].final_step == 2
+    _, runs = runs_of(out)
+    assert sorted(r.data.tags[STAGE_TAG] for r in runs if STAGE_TAG in r.data.tags) == ["base", "content", "content", "motion"]
+
+
+def test_a_failing_stage_is_marked_failed(trained, monkeypatch):
+    out, first = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    moving_only = [str(out / "data" / "synthetic")]  # the content stage also needs static images
+    config = write_config(out, content=dict(SETTINGS, data=moving_only))
+    with pytest.raises(ValueError, match="data: the content stage needs static images"):
+        train_flow(out=out, config_file=config, from_stage="content")
+    _, runs = runs_of(out)
+    newest_content = [r for r in runs if r.data.tags.get(STAGE_TAG) == "content"][-1]
+    assert newest_content.info.status == "FAILED"
+    parent = next(r for r in runs if r.info.run_id == newest_content.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FAILED"
+
+
+def test_the_cli_explains_itself_and_rejects_ambiguous_input(tmp_path):
+    app = typer.Typer()
+    app.command()(train)
+    app.command("other")(lambda: None)  # a group, as on the layerflow app
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["train", "--help"]).output
+    assert "--profile" in help_text and "--from-stage" in help_text and "quick" in help_text
+    result = runner.invoke(app, ["train", "--out", str(tmp_path), "--profile", "quick", "--config", "x.yaml"])
+    assert result.exit_code != 0 and "exactly one of --config and --profile" in result.output

@@ -1,0 +1,116 @@
+"""The three training stages on the tiny model: what each trains, and what each hands over."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from data_recipes.build import build
+from data_recipes.frozen import FrozenConfig, FrozenRecipe
+from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
+from layerflow_model import LayerFlowPipeline, Task, lora
+from layerflow_model.checkpoint import complete_checkpoints
+from layerflow_model.latent_cache import load_or_build_cache
+from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
+from layerflow_model.training import batch_rng, draw_batch, sample_pools, select_trainable, stage_pipeline, train_stage
+
+TINY = dict(model="tiny", device="cpu", steps=4, batch_size=2, lr=1e-3, checkpoint_every=2, sample_steps=2)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    """Shard folders at the tiny model's shape: moving synthetic clips and their frozen copies."""
+    root = tmp_path_factory.mktemp("data")
+    build(SyntheticRecipe(SyntheticConfig(count=6, frames=4, height=16, width=16)), root / "synthetic")
+    build(FrozenRecipe(FrozenConfig(src=root / "synthetic")), root / "frozen")
+    return {"moving": root / "synthetic", "static": root / "frozen"}
+
+
+@pytest.fixture(scope="module")
+def stages(data, tmp_path_factory):
+    """base -> motion -> content, as the training flow chains them; stage -> StageArtifacts."""
+    out = tmp_path_factory.mktemp("stages")
+    base = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=out / "base", **TINY))
+    motion = train_stage(StageConfig(stage="motion", data=[data["static"]], out_dir=out / "motion",
+                                     init_from=base.model_dir, gradient_checkpointing=True, **TINY))
+    content = train_stage(StageConfig(stage="content", data=[data["static"], data["moving"]], out_dir=out / "content",
+                                      init_from=base.model_dir, motion_adapter=motion.adapter_dir, **TINY))
+    return {"base": base, "motion": motion, "content": content}
+
+
+def transformer_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(model_dir / "transformer" / "diffusion_pytorch_model.safetensors")
+
+
+def test_base_trains_the_model_from_scratch_and_saves_a_pipeline(stages):
+    base = stages["base"]
+    assert base.final_step == 4
+    assert [step for step, _ in complete_checkpoints(base.out_dir)] == [2, 4]
+    fresh = stage_pipeline(StageConfig(stage="base", data=[Path(".")], out_dir=Path("."), **TINY), load_model_config("tiny"))
+    trained = transformer_weights(base.model_dir)
+    assert not torch.equal(trained["layer_embedding.weight"], fresh.transformer.layer_embedding.weight)
+    assert sorted(p.name for p in base.samples_dir.iterdir()) == ["sample-0.gif", "sample-0.webm", "sample-1.gif", "sample-1.webm"]
+
+
+def test_base_can_train_every_nth_block_and_the_layer_embedding(data):
+    config = StageConfig(stage="base", data=[data["moving"]], out_dir=Path("."), trainable_every_n_blocks=2, **TINY)
+    transformer = stage_pipeline(config, load_model_config("tiny")).transformer  # 2 blocks
+    select_trainable(transformer, config)
+    trainable = {".".join(name.split(".")[:2]) for name, p in transformer.named_parameters() if p.requires_grad}
+    assert trainable == {"transformer_blocks.0", "layer_embedding.weight"}
+
+
+def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):
+    motion, base = stages["motion"], stages["base"]
+    adapter = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
+    assert adapter and all(".lora_A." in k or ".lora_B." in k for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at zero: it trained
+    # The checkpoint's base weights are the base model's, untouched.
+    _, folder = complete_checkpoints(motion.out_dir)[-1]
+    state = {k.replace(".base_layer", ""): v for k, v in load_file(folder / "model.safetensors").items() if "lora_" not in k}
+    for name, value in transformer_weights(base.model_dir).items():
+        torch.testing.assert_close(state[name], value)
+
+
+def test_content_exports_the_inference_model_with_motion_removed_and_content_kept(stages):
+    content, base = stages["content"], stages["base"]
+    assert (content.model_dir / "transformer" / "config.json").is_file()
+    assert (content.adapter_dir / "pytorch_lora_weights.safetensors").is_file()
+    assert not any("lora" in k for k in transformer_weights(content.model_dir))  # content LoRA fused in
+    # The exported model computes what the base model with the content adapter alone computes.
+    exported = LayerFlowPipeline.from_pretrained(content.model_dir).transformer.eval()
+    reference = LayerFlowPipeline.from_pretrained(base.model_dir).transformer.eval()
+    lora.load_adapter(reference, content.adapter_dir, lora.CONTENT)
+    g = torch.Generator().manual_seed(0)
+    video, text = torch.randn(1, 16, 48, 4, 4, generator=g), torch.randn(1, 3, 8, 32, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(video, text, torch.tensor([500.0])).sample,
+                                   reference(video, text, torch.tensor([500.0])).sample, atol=1e-5, rtol=1e-4)
+
+
+def test_content_run_measures_the_motion_lora(stages):
+    metrics = stages["content"].metrics
+    assert metrics["motion_check.static_change"] >= 0 and metrics["motion_check.free_change"] >= 0
+    assert metrics["motion_check.ratio"] == pytest.approx(
+        metrics["motion_check.free_change"] / metrics["motion_check.static_change"])
+
+
+def test_batches_follow_the_task_mixture_and_content_batches_are_of_one_kind(data, tmp_path):
+    config = StageConfig(stage="content", data=[data["static"], data["moving"]], out_dir=tmp_path,
+                         init_from=Path("base"), motion_adapter=Path("motion"), task_mixture=TaskMixture(
+                             generate=0, decompose=1, fill_background=0, fill_foreground=0), **TINY)
+    pipe = stage_pipeline(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path, **TINY), load_model_config("tiny"))
+    cache, _ = load_or_build_cache(pipe, config.data, load_model_config("tiny"), tmp_path / "cache")
+    assert cache.latents.shape == (12, 16, 48, 4, 4)  # 6 frozen + 6 moving; 4 sub-clips x 4 frames
+    pools = sample_pools(cache, config)
+    kinds = []
+    for step in range(20):
+        batch = draw_batch(cache, pools, config, text_dropout=0.1, rng=batch_rng(0, step))
+        assert batch.task == Task.DECOMPOSE
+        assert batch.given_frames[0].tolist() == [False] * 12 + [True] * 4  # the blend is given
+        moving = np.abs(np.diff(batch.latents.numpy(), axis=1)[:, :3]).max(axis=(1, 2, 3, 4)) > 0
+        assert moving.tolist() == [not batch.static] * config.batch_size  # every sample of the batch's kind
+        kinds.append(batch.static)
+    assert set(kinds) == {True, False}

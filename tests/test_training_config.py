@@ -1,0 +1,69 @@
+"""Training configs fail at start, naming the field: unknown keys, wrong types, impossible combinations."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from flows.train import earlier_stages, load_training_config
+from layerflow_model.train_config import PROFILES, StageConfig, get_profile, read_train_config
+
+STAGE = dict(model="tiny", data=[Path("shards")], out_dir=Path("out"), steps=4, lr=1e-3)
+
+
+def write_config(tmp_path, **changes) -> Path:
+    config = {"model": "tiny", "base": {"steps": 4, "lr": 1e-3}, "motion": {"steps": 4, "lr": 1e-3},
+              "content": {"steps": 4, "lr": 1e-3}} | changes
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_profiles_are_complete_training_configs():
+    assert set(PROFILES) == {"quick", "default"}
+    quick = get_profile("quick")
+    assert quick.model == "small" and quick.base.steps > 0 and quick.content.static_batch_fraction == 0.5
+    with pytest.raises(ValueError, match="profile: unknown 'fast'; choose one of"):
+        get_profile("fast")
+
+
+def test_a_config_file_reads_into_the_same_model(tmp_path):
+    config = read_train_config(write_config(tmp_path, seed=3, base={"steps": 10, "lr": 1e-4, "batch_size": 2}))
+    assert config.seed == 3 and config.base.batch_size == 2 and config.motion.steps == 4
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"base": {"steps": 4, "lr": 1e-3, "learning_rate": 1}}, "base.learning_rate"),  # unknown key
+    ({"motion": {"steps": "many", "lr": 1e-3}}, "motion.steps"),  # wrong type
+    ({"content": {"steps": 4, "lr": -1}}, "content.lr"),  # out of range
+    ({"model": "huge"}, "model"),  # unknown preset
+    ({"device": "tpu"}, "device"),
+    ({"content": {"steps": 4, "lr": 1e-3, "trainable_every_n_blocks": 6}}, "content.trainable_every_n_blocks"),
+])
+def test_bad_training_configs_name_the_field(tmp_path, changes, field):
+    with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
+        read_train_config(write_config(tmp_path, **changes))
+
+
+def test_impossible_stage_combinations_name_the_field():
+    with pytest.raises(ValidationError, match="motion_adapter: the content stage needs the motion stage's adapter"):
+        StageConfig(stage="content", init_from=Path("base/model"), **STAGE)
+    with pytest.raises(ValidationError, match="init_from: stage 'motion' trains an adapter on a base model"):
+        StageConfig(stage="motion", **STAGE)
+    with pytest.raises(ValidationError, match="motion_adapter: only the content stage"):
+        StageConfig(stage="base", motion_adapter=Path("motion/adapter"), **STAGE)
+    with pytest.raises(ValidationError, match="data: stage 'base' needs at least one shard folder"):
+        StageConfig(stage="base", **(STAGE | {"data": []}))
+
+
+def test_starting_at_content_needs_a_finished_motion_stage(tmp_path):
+    with pytest.raises(ValueError, match="from_stage: starting at 'content' needs a finished 'base' stage"):
+        earlier_stages(tmp_path, "content")
+
+
+def test_exactly_one_of_profile_and_config_file(tmp_path):
+    with pytest.raises(ValueError, match="exactly one of a profile"):
+        load_training_config("quick", write_config(tmp_path))
+    with pytest.raises(ValueError, match="exactly one of a profile"):
+        load_training_config(None, None)
