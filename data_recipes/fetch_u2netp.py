@@ -34,12 +34,9 @@ def default_model_dir() -> Path:
 
 
 def md5_of(path: Path) -> str:
-    """Hex md5 of a file, read in 1 MiB blocks."""
-    digest = hashlib.md5()
+    """Hex md5 of a file."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def fetch_u2netp(dest_dir: Path) -> Path:

@@ -24,6 +24,21 @@ BgPrompt = Annotated[str, typer.Option("--bg-prompt", help="background prompt")]
 BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the blended scene")]
 
 
+@app.command()
+def pipeline(
+    profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run) or default (the shipped model's recipe)")] = "quick",
+    out: Annotated[Path, typer.Option(help="run folder: data, stages, model/, eval/, mlflow.db")] = Path("runs/quick"),
+    device: Device = "cpu",
+) -> None:
+    """The whole pipeline: layered shards -> base -> motion -> content -> evaluation (Prefect + MLflow)."""
+    from .pipeline import PIPELINE_EVAL, pipeline_flow
+
+    if profile not in PIPELINE_EVAL:
+        raise typer.BadParameter(f"unknown profile {profile!r}; choose one of {sorted(PIPELINE_EVAL)}", param_hint="--profile")
+    model = pipeline_flow(profile=profile, out=out, device=device)
+    typer.echo(f"model: {model}\nreport: {Path(out) / 'eval' / 'report' / 'report.md'}\nMLflow store: {Path(out) / 'mlflow.db'}")
+
+
 @app.command("models")
 def list_models() -> None:
     """List the named model configs (tiny, small, cogvideox-2b) with their shapes."""

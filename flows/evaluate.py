@@ -67,10 +67,15 @@ class EvalConfig(BaseModel):
 
 
 @flow(name="layerflow-evaluate")
-def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None) -> list[dict]:
-    """Run, score and report every method of ``config``; returns the comparison rows (mean per column)."""
+def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking_dir: Path | None = None) -> list[dict]:
+    """Run, score and report every method of ``config``; returns the comparison rows (mean per column).
+
+    MLflow goes to the store of ``tracking_dir`` (default ``config.out``; ``MLFLOW_TRACKING_URI``
+    overrides both), which must hold ``parent_run_id`` when that is given.
+    """
     out, report = config.out.resolve(), config.out.resolve() / "report"
-    tracking, run_id = open_eval_run(out, flat_params(json.loads(config.model_dump_json())), parent_run_id)
+    params = flat_params(json.loads(config.model_dump_json()))
+    tracking, run_id = open_eval_run(Path(tracking_dir or out).resolve(), params, parent_run_id)
     try:
         pipe = load_pipeline(config.model, config.device)
         shape = (pipe.config.num_frames, pipe.config.height, pipe.config.width)

@@ -42,8 +42,12 @@ def earlier_stages(out: Path, from_stage: StageName) -> dict[str, tuple[str, Sta
 
 @flow(name="layerflow-train")
 def train_flow(out: Path, profile: str | None = None, config_file: Path | None = None,
-               from_stage: StageName = "base") -> dict[str, StageArtifacts]:
-    """Train the stages from ``from_stage`` on; return each stage's artifacts."""
+               from_stage: StageName = "base", parent_run_id: str | None = None) -> dict[str, StageArtifacts]:
+    """Train the stages from ``from_stage`` on; return each stage's artifacts.
+
+    Stage runs nest under a new parent MLflow run, or under ``parent_run_id`` (a run of the
+    tracking store of ``out``, e.g. the pipeline's) when given; that run is left open.
+    """
     out = Path(out).resolve()
     config = load_training_config(profile, config_file)
     clip = load_model_config(config.model).clip
@@ -54,7 +58,7 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
         built = build_auto_data(out, config.auto_data, clip)
         data = {stage: folders or built[stage] for stage, folders in data.items()}
 
-    tracking, parent = open_training_run(out, config, data, name=f"train-from-{from_stage}")
+    tracking, parent = open_training_run(out, config, data, name=f"train-from-{from_stage}", run_id=parent_run_id)
     try:
         for stage in STAGES[STAGES.index(from_stage):]:
             upstream = {"base": None, "motion": "base", "content": "motion"}[stage]
@@ -67,7 +71,9 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
             stage_config = stage_config.model_copy(update={"out_dir": out / stage / key})
             results[stage] = (key, run_stage(stage_config, key, tracking, parent))
     except BaseException:
-        close_training_run(tracking, parent, "FAILED")
+        if parent_run_id is None:
+            close_training_run(tracking, parent, "FAILED")
         raise
-    close_training_run(tracking, parent, "FINISHED")
+    if parent_run_id is None:
+        close_training_run(tracking, parent, "FINISHED")
     return {stage: artifacts for stage, (_, artifacts) in results.items()}

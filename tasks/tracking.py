@@ -86,10 +86,18 @@ def open_run(tracking: Tracking, name: str, params: dict[str, str], tags: dict[s
     if parent_run_id is not None:
         tags["mlflow.parentRunId"] = parent_run_id
     run_id = client.create_run(tracking.experiment_id, run_name=name, tags=tags).info.run_id
+    log_params_and_tags(tracking, run_id, params, {})
+    return run_id
+
+
+def log_params_and_tags(tracking: Tracking, run_id: str, params: dict[str, str], tags: dict[str, str]) -> None:
+    """Add params and tags to an existing run."""
+    client = tracking.client()
     items = [Param(k, v) for k, v in params.items()]
     for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
         client.log_batch(run_id, params=items[start:start + 100])
-    return run_id
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
 
 
 def close_run(tracking: Tracking, run_id: str, status: str) -> None:

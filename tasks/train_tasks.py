@@ -7,71 +7,35 @@ finished for the same inputs and config is skipped through its ``DONE.json`` mar
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from data_recipes.build import build
+from data_recipes.coarse_video import CoarseVideoConfig, CoarseVideoRecipe
 from data_recipes.copy_paste import CopyPasteConfig, CopyPasteRecipe
 from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.layered_images import LayeredImagesConfig, LayeredImagesRecipe
-from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe, synthetic_sample
+from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
+from data_recipes.synthetic_sources import write_copy_paste_sources, write_layered_image_sources, write_video_sources
 from layerflow_model.callbacks import StageArtifacts
-from layerflow_model.clip import to_uint8
 from layerflow_model.completion import read_done, write_done
 from layerflow_model.config import ClipConfig
 from layerflow_model.latent_cache import data_content_hash
 from layerflow_model.train_config import AutoData, StageConfig, TrainConfig, load_model_config
 from layerflow_model.training import train_stage
-from layerflow_model.video_io import write_png_sequence
 
-from .tracking import Tracking, close_run, data_tags, flat_params, open_run, stage_run, tracking_for
-
-SOURCE_SEEDS = {"fg": 100_000, "bg": 200_000, "image": 300_000}  # synthetic seeds of the auto-data sources
-
+from .tracking import Tracking, close_run, data_tags, flat_params, log_params_and_tags, open_run, stage_run, tracking_for
 
 #################################################################################
 #                     Data for stages that list no shard folders                #
 #################################################################################
 
 
-def write_copy_paste_sources(folder: Path, count: int, shape: SyntheticConfig) -> tuple[Path, Path]:
-    """RGBA foreground PNGs and background frame folders (with caption sidecars) from the synthetic world."""
-    fg_dir, bg_dir = folder / "foregrounds", folder / "backgrounds"
-    fg_dir.mkdir(parents=True, exist_ok=True)
-    bg_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        fg = synthetic_sample(SOURCE_SEEDS["fg"] + i, shape)
-        rgba = np.concatenate([fg.clip.fg[0], fg.clip.alpha[0][..., None]], axis=-1)  # (H, W, 4) straight
-        Image.fromarray(to_uint8(rgba), "RGBA").save(fg_dir / f"fg-{i:05d}.png")
-        (fg_dir / f"fg-{i:05d}.txt").write_text(fg.prompts.fg)
-        bg = synthetic_sample(SOURCE_SEEDS["bg"] + i, shape)
-        write_png_sequence(bg_dir / f"bg-{i:05d}", bg.clip.bg)
-        (bg_dir / f"bg-{i:05d}.txt").write_text(bg.prompts.bg)
-    return fg_dir, bg_dir
-
-
-def write_layered_image_sources(folder: Path, count: int, shape: SyntheticConfig) -> Path:
-    """Layered image folders (``fg.png`` RGBA, ``bg.png``, ``prompts.json``) from first frames of synthetic clips."""
-    for i in range(count):
-        sample = synthetic_sample(SOURCE_SEEDS["image"] + i, shape)
-        item = folder / f"image-{i:05d}"
-        item.mkdir(parents=True, exist_ok=True)
-        rgba = np.concatenate([sample.clip.fg[0], sample.clip.alpha[0][..., None]], axis=-1)
-        Image.fromarray(to_uint8(rgba), "RGBA").save(item / "fg.png")
-        Image.fromarray(to_uint8(sample.clip.bg[0])).save(item / "bg.png")
-        prompts = sample.prompts
-        (item / "prompts.json").write_text(json.dumps({"fg": prompts.fg, "bg": prompts.bg, "blend": prompts.blend}))
-    return folder
-
-
 @task(cache_policy=NO_CACHE)
 def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, list[Path]]:
-    """Build small data for every stage (synthetic, frozen copy-paste, layered images + copy-paste); stage -> folders.
+    """Build data for every stage (synthetic + coarse, frozen copy-paste, layered images + copy-paste); stage -> folders.
 
     Shard builds skip shards already complete for the same plan, so a rerun is cheap.
     """
@@ -79,6 +43,8 @@ def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, li
     shape = SyntheticConfig(count=1, frames=clip.num_frames, height=clip.height, width=clip.width, fps=clip.fps)
     size = dict(frames=clip.num_frames, height=clip.height, width=clip.width)
     build(SyntheticRecipe(shape.model_copy(update={"count": auto.synthetic_count})), data / "synthetic")
+    videos = write_video_sources(data / "sources" / "videos", auto.coarse_count, shape)
+    build(CoarseVideoRecipe(CoarseVideoConfig(src=videos, **size)), data / "coarse")
     fg_dir, bg_dir = write_copy_paste_sources(data / "sources", max(auto.frozen_count, auto.copy_paste_count), shape)
     build(CopyPasteRecipe(CopyPasteConfig(src=fg_dir, backgrounds=bg_dir, matte_plain_images=False, fps=clip.fps, **size)),
           data / "copy-paste")
@@ -86,7 +52,7 @@ def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, li
     images = write_layered_image_sources(data / "sources" / "images", auto.static_count, shape)
     build(LayeredImagesRecipe(LayeredImagesConfig(src=images, matte_composites=False, fps=clip.fps, **size)),
           data / "layered-images")
-    return {"base": [data / "synthetic"], "motion": [data / "frozen"],
+    return {"base": [data / "synthetic", data / "coarse"], "motion": [data / "frozen"],
             "content": [data / "layered-images", data / "copy-paste"]}
 
 
@@ -96,13 +62,20 @@ def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, li
 
 
 @task(cache_policy=NO_CACHE)
-def open_training_run(out: Path, config: TrainConfig, data: dict[str, list[Path]], name: str) -> tuple[Tracking, str]:
-    """The flow's parent MLflow run: the resolved config as params, data hashes and git commit as tags."""
+def open_training_run(out: Path, config: TrainConfig, data: dict[str, list[Path]], name: str,
+                      run_id: str | None = None) -> tuple[Tracking, str]:
+    """The flow's parent MLflow run: the resolved config as params, data hashes and git commit as tags.
+
+    With ``run_id`` (an open run of the same store) the params and tags go on that run instead.
+    """
     tracking = tracking_for(out)
     hashes = {folder.name: data_content_hash(folder) for folders in data.values() for folder in folders}
     params = flat_params(config.model_dump(mode="json")) | flat_params(
         load_model_config(config.model).model_dump(mode="json"), prefix="model_config.")
-    return tracking, open_run(tracking, name, params, data_tags(hashes))
+    if run_id is None:
+        return tracking, open_run(tracking, name, params, data_tags(hashes))
+    log_params_and_tags(tracking, run_id, params, data_tags(hashes))
+    return tracking, run_id
 
 
 @task(cache_policy=NO_CACHE)
