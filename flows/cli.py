@@ -15,7 +15,7 @@ app = typer.Typer(
 
 ModelDir = Annotated[Path, typer.Option("--model", help="a saved LayerFlowPipeline folder (save_pretrained layout)")]
 OutDir = Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")]
-Steps = Annotated[int, typer.Option(help="sampling steps")]
+Steps = Annotated[Optional[int], typer.Option(help="sampling steps (default: the model's steps for this task)")]
 Guidance = Annotated[float, typer.Option(help="classifier-free guidance scale (1 = off)")]
 Seed = Annotated[int, typer.Option(help="random seed")]
 Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
@@ -74,7 +74,7 @@ def generate(
     fg_prompt: FgPrompt,
     bg_prompt: BgPrompt,
     blend_prompt: BlendPrompt,
-    steps: Steps = 20,
+    steps: Steps = None,
     guidance: Guidance = 6.0,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -91,7 +91,7 @@ def fill_background(
     fg_prompt: FgPrompt = "",
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
-    steps: Steps = 20,
+    steps: Steps = None,
     guidance: Guidance = 6.0,
     seed: Seed = 0,
     device: Device = "cpu",
@@ -108,7 +108,7 @@ def fill_foreground(
     fg_prompt: FgPrompt = "",
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
-    steps: Steps = 20,
+    steps: Steps = None,
     guidance: Guidance = 6.0,
     seed: Seed = 0,
     device: Device = "cpu",

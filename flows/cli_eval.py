@@ -59,7 +59,7 @@ def decompose(
     fg_prompt: Annotated[str, typer.Option("--fg-prompt", help="foreground prompt (model)")] = "",
     bg_prompt: Annotated[str, typer.Option("--bg-prompt", help="background prompt (model)")] = "",
     blend_prompt: Annotated[str, typer.Option("--blend-prompt", help="blend prompt (model)")] = "",
-    steps: Annotated[int, typer.Option(help="sampling steps (model)")] = 20,
+    steps: Annotated[Optional[int], typer.Option(help="sampling steps (model; default: the model's decompose steps)")] = None,
     guidance: Annotated[float, typer.Option(help="classifier-free guidance scale, 1 = off (model)")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed (model)")] = 0,
     device: Annotated[str, typer.Option(help="torch device (model)")] = "cpu",

@@ -65,19 +65,37 @@ class ClipConfig(StrictModel):
 
 
 class ObjectiveConfig(StrictModel):
-    """Flow-matching training objective: what the network predicts and where timesteps fall."""
+    """Flow-matching training objective: what the network predicts and where timesteps fall.
+
+    ``one_step_fraction`` mixes in a one-step regressor: that share of the samples gets sigma
+    exactly 1 (pure noise in the generated sub-clips, the given ones clean), where the loss
+    asks the network for the clean layers outright, what a 1-step sampler returns.
+    """
 
     prediction: Literal["velocity", "sample", "noise"] = "velocity"
     logit_normal_loc: float = 0.0
     logit_normal_scale: float = Field(default=1.0, gt=0)
     shift: float = Field(default=1.0, gt=0, description="sigma -> shift*sigma / (1 + (shift-1)*sigma)")
+    one_step_fraction: float = Field(default=0.0, ge=0, le=1, description="share of samples trained at sigma = 1")
     text_dropout: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "ObjectiveConfig":
+        if self.one_step_fraction > 0 and self.prediction == "noise":
+            raise ValueError(
+                "one_step_fraction: a noise prediction says nothing about the clean layers at sigma = 1; "
+                "use prediction velocity or sample"
+            )
+        return self
 
 
 class SamplerConfig(StrictModel):
-    """Default sampling settings of the pipeline."""
+    """Default sampling settings of the pipeline; per-task step counts fall back to ``num_inference_steps``."""
 
     num_inference_steps: int = Field(default=20, gt=0)
+    decompose_steps: int | None = Field(default=None, gt=0, description="blend given; None: num_inference_steps")
+    fill_steps: int | None = Field(default=None, gt=0, description="some other layers given; None: num_inference_steps")
+    generate_steps: int | None = Field(default=None, gt=0, description="no layer given; None: num_inference_steps")
     guidance_scale: float = Field(default=6.0, ge=1.0)
 
 
@@ -163,4 +181,22 @@ def get_config(name: str, **overrides) -> ModelConfig:
     if name not in MODEL_PRESETS:
         raise ValueError(f"unknown model config {name!r}; choose one of {sorted(MODEL_PRESETS)}")
     merged = MODEL_PRESETS[name].model_dump() | overrides
+    return ModelConfig.model_validate(merged)
+
+
+def with_overrides(config: ModelConfig, overrides: dict[str, object]) -> ModelConfig:
+    """``config`` with fields replaced by dotted keys, e.g. ``{"objective.prediction": "sample"}``.
+
+    The result is validated again, so a wrong value or an unknown field raises pydantic's
+    ``ValidationError`` naming it; a key that walks into a non-config field raises ``ValueError``.
+    """
+    merged = config.model_dump()
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = merged
+        for depth, part in enumerate(parents):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{key}: {'.'.join(parents[:depth + 1])} is a value, not a config section")
+        node[leaf] = value
     return ModelConfig.model_validate(merged)

@@ -26,10 +26,18 @@ class TrainingTerms(NamedTuple):
 
 
 def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None) -> torch.Tensor:
-    """(B,) sigmas in (0, 1): logit-normal(loc, scale), then shifted toward noise by ``shift``."""
+    """(B,) sigmas in (0, 1]: logit-normal(loc, scale), then shifted toward noise by ``shift``;
+    each is exactly 1 with probability ``one_step_fraction`` (the one-step regression samples).
+
+    With ``one_step_fraction = 0`` no extra random number is drawn, so the draws (and a resumed
+    run) stay those of the plain objective.
+    """
     u = torch.randn(batch_size, generator=generator, device=device)
-    sigma = torch.sigmoid(u * config.logit_normal_scale + config.logit_normal_loc)
-    return shift_sigmas(sigma, config.shift)
+    sigma = shift_sigmas(torch.sigmoid(u * config.logit_normal_scale + config.logit_normal_loc), config.shift)
+    if config.one_step_fraction > 0:
+        one_step = torch.rand(batch_size, generator=generator, device=device) < config.one_step_fraction  # (B,)
+        sigma = torch.where(one_step, torch.ones_like(sigma), sigma)
+    return sigma
 
 
 def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
@@ -60,7 +68,8 @@ def velocity_from_output(
     """Turn the network output into a velocity, whatever it predicts.
 
     output, noisy: (B, F, C, h, w); sigma: (B,). ``prediction`` is "velocity" (v), "sample"
-    (clean x0: v = (x - x0) / sigma) or "noise" (eps: v = (eps - x) / (1 - sigma)).
+    (clean x0: v = (x - x0) / sigma) or "noise" (eps: v = (eps - x) / (1 - sigma)). At sigma = 1
+    a sample prediction gives v = x - x0, so one Euler step to sigma 0 lands exactly on x0.
     """
     s = _expand(sigma, noisy)
     if prediction == "velocity":

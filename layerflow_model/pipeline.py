@@ -50,8 +50,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     Components: ``transformer`` (LayerFlowTransformer), ``vae`` (a codec with
     ``encode_video``/``decode_latents``: PixelUnshuffleCodec or CogVideoXVAECodec),
     ``text_encoder`` + ``tokenizer`` (a transformers pair), ``scheduler``
-    (FlowMatchEulerDiscreteScheduler). Config: the default clip shape and what the network
-    predicts ("velocity", "sample" or "noise").
+    (FlowMatchEulerDiscreteScheduler). Config: the default clip shape, what the network
+    predicts ("velocity", "sample" or "noise") and the default sampling steps per task kind
+    (:class:`~.config.SamplerConfig`: ``decompose_steps``, ``fill_steps``, ``generate_steps``,
+    None meaning ``num_inference_steps``).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -68,12 +70,20 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         width: int = 32,
         fps: int = 8,
         prediction: str = "velocity",
+        num_inference_steps: int = 20,
+        decompose_steps: int | None = None,
+        fill_steps: int | None = None,
+        generate_steps: int | None = None,
     ):
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
         )
-        self.register_to_config(num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction)
+        self.register_to_config(
+            num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction,
+            num_inference_steps=num_inference_steps, decompose_steps=decompose_steps, fill_steps=fill_steps,
+            generate_steps=generate_steps,
+        )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -84,6 +94,16 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     @property
     def tokens_per_prompt(self) -> int:
         return self.transformer.config.max_text_seq_length // NUM_PROMPT_LAYERS
+
+    def default_steps(self, given_names: Sequence[tuple[str, ...]]) -> int:
+        """Sampling steps when the caller gives none, from the layers each sample is given.
+
+        The blend given: ``decompose_steps``; other layers: ``fill_steps``; none: ``generate_steps``.
+        A batch mixing these kinds, or a kind without its own count, uses ``num_inference_steps``.
+        """
+        kinds = {"decompose" if "blend" in names else "fill" if names else "generate" for names in given_names}
+        steps = self.config.get(f"{kinds.pop()}_steps") if len(kinds) == 1 else None
+        return steps or self.config.num_inference_steps
 
     #############################################################################
     #                                  Inputs                                   #
@@ -137,7 +157,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         num_frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 20,
+        num_inference_steps: int | None = None,
         guidance_scale: float = 6.0,
         generator: torch.Generator | None = None,
         prompt_embeds: torch.Tensor | None = None,
@@ -149,7 +169,8 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
 
         prompt: per-layer prompts, one per sample; given: clips holding the given layers (one
         per sample; a task name picks which of their layers to use, else all they hold);
-        prompt_embeds: (B, 3, L, D) instead of ``prompt``. Returns
+        prompt_embeds: (B, 3, L, D) instead of ``prompt``; num_inference_steps: None takes the
+        config's steps for the task (:meth:`default_steps`). Returns
         :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
         """
         # 1. Defaults and checks
@@ -196,6 +217,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         latents = torch.where(given_frames, clean, noise)
 
         # 5. Timesteps
+        num_inference_steps = num_inference_steps or self.default_steps(given_names)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
 
         # 6. Denoising loop; given latents written back after every step

@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from layerflow_model import MODEL_PRESETS, build_pipeline, get_config
+from layerflow_model.config import with_overrides
 
 
 def test_registry_has_the_three_named_configs():
@@ -24,6 +25,19 @@ def test_unknown_keys_and_wrong_types_name_the_field():
         get_config("tiny", clip={"num_framez": 4, "height": 16, "width": 16})
     with pytest.raises(ValidationError, match="clip.height"):
         get_config("tiny", clip={"num_frames": 4, "height": "tall", "width": 16})
+
+
+def test_dotted_overrides_change_nested_fields_and_name_bad_ones():
+    config = with_overrides(get_config("small"), {"objective.prediction": "sample", "transformer.num_layers": 4,
+                                                  "sampler.decompose_steps": 1})
+    assert (config.objective.prediction, config.transformer.num_layers, config.sampler.decompose_steps) == ("sample", 4, 1)
+    assert config.transformer.num_attention_heads == get_config("small").transformer.num_attention_heads
+    with pytest.raises(ValidationError, match="objective.predicton"):
+        with_overrides(config, {"objective.predicton": "sample"})
+    with pytest.raises(ValidationError, match="transformer.num_layers"):
+        with_overrides(config, {"transformer.num_layers": 0})
+    with pytest.raises(ValueError, match="name.x: name is a value"):
+        with_overrides(config, {"name.x": 1})
 
 
 def test_impossible_sizes_are_rejected():

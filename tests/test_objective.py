@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from layerflow_model import build_pipeline, get_config
 from layerflow_model.config import ObjectiveConfig
@@ -24,6 +25,24 @@ def test_sigmas_are_logit_normal_and_shift_toward_noise():
     shifted = sample_sigmas(4096, ObjectiveConfig(shift=4.0), generator=torch.Generator().manual_seed(0))
     assert shifted.median() > 0.75
     assert shift_sigmas(torch.tensor([0.0, 1.0]), 3.0).tolist() == [0.0, 1.0]
+
+
+def test_one_step_fraction_trains_that_share_of_samples_from_pure_noise():
+    sigmas = sample_sigmas(4096, ObjectiveConfig(one_step_fraction=0.5), generator=torch.Generator().manual_seed(0))
+    one_step = sigmas == 1.0
+    assert abs(one_step.float().mean().item() - 0.5) < 0.03
+    assert 0 < sigmas[~one_step].min() and sigmas[~one_step].max() < 1  # the rest: the flow-matching sigmas
+    # At sigma = 1 a sample prediction's loss is the clean layers' squared error: a one-step regressor.
+    x0, eps, x0_pred = torch.randn(3, 1, 4, 3, 2, 2)
+    noisy = noisy_latents(x0, eps, torch.ones(1), torch.zeros(1, 4, dtype=torch.bool))
+    torch.testing.assert_close(velocity_from_output(x0_pred, noisy, torch.ones(1), "sample") - (eps - x0), x0 - x0_pred)
+
+
+def test_one_step_fraction_needs_a_prediction_that_holds_the_clean_layers():
+    with pytest.raises(ValidationError, match="one_step_fraction: a noise prediction"):
+        ObjectiveConfig(prediction="noise", one_step_fraction=0.5)
+    with pytest.raises(ValidationError, match="one_step_fraction"):
+        ObjectiveConfig(one_step_fraction=1.5)
 
 
 def test_given_frames_stay_clean_at_any_noise_level():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, build_pipeline, get_config
+from layerflow_model.config import with_overrides
 
 PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
 
@@ -84,6 +85,40 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     assert loaded.config.num_frames == 4 and loaded.config.prediction == pipe.config.prediction
     assert torch.equal(run(loaded).latents, run(pipe).latents)
+
+
+def record_outputs(pipe) -> list[torch.Tensor]:
+    """Every transformer output (B, F, C, h, w) of the pipeline's next calls, in order."""
+    outputs = []
+    pipe.transformer.register_forward_hook(lambda module, args, out: outputs.append(out.sample))
+    return outputs
+
+
+def test_each_task_kind_samples_with_its_own_step_count(tmp_path):
+    config = with_overrides(get_config("tiny"), {"sampler.decompose_steps": 1, "sampler.generate_steps": 3})
+    pipe = build_pipeline(config)  # sampler.num_inference_steps = 2, fill_steps None
+    pipe.set_progress_bar_config(disable=True)
+    calls = record_outputs(pipe)
+    truth = ground_truth()
+    for kwargs, steps in [(dict(given=truth, task="decompose"), 1), (dict(), 3),
+                          (dict(given=truth, task="fill_background"), 2), (dict(num_inference_steps=4), 4)]:
+        calls.clear()
+        pipe(PROMPTS, guidance_scale=1.0, **kwargs)
+        assert len(calls) == steps, kwargs
+    pipe.save_pretrained(tmp_path / "model")
+    loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
+    assert (loaded.config.decompose_steps, loaded.config.fill_steps, loaded.config.generate_steps) == (1, None, 3)
+
+
+def test_one_step_from_pure_noise_returns_the_networks_clean_layers():
+    # With prediction="sample", one Euler step from sigma 1 to 0 is x1 - (x1 - x0_pred) = x0_pred.
+    pipe = build_pipeline(with_overrides(get_config("tiny"), {"objective.prediction": "sample"}))
+    pipe.set_progress_bar_config(disable=True)
+    outputs = record_outputs(pipe)
+    out = pipe(PROMPTS, given=ground_truth(), task="decompose", num_inference_steps=1, guidance_scale=1.0,
+               generator=torch.Generator().manual_seed(0), output_type="latent")
+    (prediction,) = outputs  # (1, 16, C, h, w)
+    torch.testing.assert_close(out.latents[:, :12], prediction[:, :12], atol=1e-5, rtol=0)  # fg, alpha, bg
 
 
 def test_bad_inputs_name_what_is_wrong(pipe):

@@ -1,0 +1,282 @@
+"""Layer quality against training steps: does a model config learn to separate layers, and how fast?
+
+Trains the ``base`` stage through the project's own loop (:func:`layerflow_model.training.train_stage`)
+on synthetic shards, and at every ``--eval-every`` steps (each checkpoint) loads the checkpoint's
+weights and scores held-out synthetic seeds (>= 1,000,000) with the project's metrics:
+
+- decomposition (blend given; the config's ``sampler.decompose_steps``, no guidance): alpha IoU,
+  alpha MAD (x 1e3), background PSNR and premultiplied foreground PSNR (dB);
+- generation (no layer given; ``sampler.generate_steps``, ``sampler.guidance_scale``): composite
+  MAE (how well fg over bg rebuilds the blend) and the oracle's attribute accuracy (mean of
+  colour, shape, direction, pattern read back from the layers, against the prompted values);
+- ``seconds``: training time so far (evaluation excluded) and ``samples_per_s``.
+
+The median and classical decompositions (:mod:`data_recipes.baselines`) are scored on the same
+clips. One JSON line per evaluation; the last line is ``{"curve": [...], "baselines": {...}, ...}``.
+``OUT/curve.png`` plots each metric against steps with the baselines as horizontal lines; the
+curve goes to MLflow (``step=`` per evaluation) in the ``layerflow`` experiment of ``--tracking``
+(default ``OUT``; point several runs at one folder, or set ``MLFLOW_TRACKING_URI``, to compare them).
+
+    python benchmarks/quality_vs_steps.py --config small --steps 400 --eval-every 100 --out runs/velocity \\
+        --tracking runs --set sampler.num_inference_steps=20
+    python benchmarks/quality_vs_steps.py --config small --steps 400 --eval-every 100 --out runs/one-step \\
+        --tracking runs --set objective.prediction=sample --set objective.one_step_fraction=0.5 \\
+        --set sampler.decompose_steps=1 --set sampler.fill_steps=1 --set sampler.generate_steps=8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from safetensors.torch import load_file
+
+from data_recipes.baselines import make_baseline
+from data_recipes.build import build
+from data_recipes.oracle import SyntheticOracle, accuracy, truth_of
+from data_recipes.registry import make_recipe, recipe_config
+from data_recipes.sample import LayeredSample
+from data_recipes.synthetic import TRAIN_SEED_LIMIT, SyntheticConfig, synthetic_sample
+from layerflow_model import LayeredClip
+from layerflow_model.callbacks import NoCallbacks
+from layerflow_model.config import ModelConfig, with_overrides
+from layerflow_model.factory import build_pipeline
+from layerflow_model.metrics import json_safe, score_clip, summarize
+from layerflow_model.pipeline import LayerFlowPipeline
+from layerflow_model.train_config import StageConfig, load_model_config
+from layerflow_model.training import train_stage
+from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tracking_for
+
+CURVE_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy")
+HIGHER_IS_BETTER = {"alpha_iou": True, "alpha_mad": False, "bg_psnr": True, "fg_psnr": True,
+                    "composite_mae": False, "oracle_accuracy": True}
+BASELINES = ("median", "classical")
+WEIGHTS_FILE = "model.safetensors"  # accelerate's save_state(safe_serialization=True) name for the model
+
+
+#################################################################################
+#                                    Inputs                                     #
+#################################################################################
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, object]:
+    """``["objective.prediction=sample", "transformer.num_layers=4"]`` -> ``{key: YAML-parsed value}``."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected key=value with a dotted key, e.g. objective.prediction=sample")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def held_out_samples(model_config: ModelConfig, count: int) -> list[LayeredSample]:
+    """``count`` synthetic clips of evaluation seeds (from 1,000,000) at the model's clip shape."""
+    clip = model_config.clip
+    config = SyntheticConfig(split="eval", seed=TRAIN_SEED_LIMIT, count=count, frames=clip.num_frames,
+                             height=clip.height, width=clip.width)
+    return [synthetic_sample(seed, config) for seed in range(TRAIN_SEED_LIMIT, TRAIN_SEED_LIMIT + count)]
+
+
+#################################################################################
+#                                    Scoring                                    #
+#################################################################################
+
+
+class Scorer:
+    """Scores decompositions and generations of one fixed set of held-out samples."""
+
+    def __init__(self, samples: Sequence[LayeredSample]) -> None:
+        self.samples = list(samples)
+        self.oracle = SyntheticOracle(self.samples[0].clip.num_frames, *self.samples[0].clip.size)
+        self.truths = [truth_of(s.extra["attributes"]) for s in self.samples]
+
+    def decomposition(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
+        """Mean (finite values) alpha_iou, alpha_mad, bg_psnr, fg_psnr of decompositions against the truth."""
+        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
+        mean = summarize(scores)["mean"]
+        return {m: mean[m] for m in ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")}
+
+    def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
+        """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""
+        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
+        per_attribute = accuracy([self.oracle.read(c) for c in clips], self.truths)
+        return {"composite_mae": summarize(scores)["mean"]["composite_mae"],
+                "oracle_accuracy": float(np.mean(list(per_attribute.values())))}
+
+    def all_metrics(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
+        """Every curve metric for one set of clips (a baseline's decompositions)."""
+        return self.decomposition(clips) | self.generation(clips)
+
+
+def score_baselines(scorer: Scorer) -> dict[str, dict[str, float]]:
+    """The curve metrics of each baseline's decomposition of the held-out blends, and of the ground truth."""
+    scores = {name: scorer.all_metrics([make_baseline(name).decompose(s.clip.blend) for s in scorer.samples])
+              for name in BASELINES}
+    return scores | {"ground_truth": scorer.generation([s.clip for s in scorer.samples])}
+
+
+@torch.no_grad()
+def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, guidance_scale: float, seed: int) -> dict[str, float]:
+    """Decompose every held-out blend and generate from every held-out prompt, with the config's
+    per-task step counts and fixed noise (so checkpoints compare); the curve metrics."""
+    prompts = [s.prompts for s in scorer.samples]
+    decomposed = pipe(prompts, given=[s.clip for s in scorer.samples], task="decompose", guidance_scale=1.0,
+                      generator=torch.Generator().manual_seed(seed)).clips
+    generated = pipe(prompts, guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed)).clips
+    return scorer.decomposition(decomposed) | scorer.generation(generated)
+
+
+#################################################################################
+#                          Evaluating every checkpoint                          #
+#################################################################################
+
+
+class QualityCurve(NoCallbacks):
+    """Training callbacks: training steps go to MLflow; each checkpoint is scored, printed and logged."""
+
+    def __init__(self, pipe: LayerFlowPipeline, scorer: Scorer, guidance_scale: float, seed: int,
+                 samples_per_step: int, mlflow: MlflowCallbacks) -> None:
+        self.pipe, self.scorer, self.guidance_scale, self.seed = pipe, scorer, guidance_scale, seed
+        self.samples_per_step, self.mlflow = samples_per_step, mlflow
+        self.step, self.train_seconds, self.window = 0, 0.0, []  # window: samples/s since the last evaluation
+        self.curve: list[dict] = []
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        self.step = step
+        if "samples_per_s" in metrics:
+            self.window.append(metrics["samples_per_s"])
+            self.train_seconds += self.samples_per_step / metrics["samples_per_s"]
+        self.mlflow.on_step(step, metrics)
+
+    def on_checkpoint(self, path: Path) -> None:
+        tic = time.perf_counter()
+        self.pipe.transformer.load_state_dict(load_file(Path(path) / WEIGHTS_FILE))
+        self.pipe.transformer.eval()
+        point = {"step": self.step, **evaluate(self.pipe, self.scorer, self.guidance_scale, self.seed),
+                 "seconds": self.train_seconds}
+        self.curve.append(point)
+        extra = {"samples_per_s": float(np.mean(self.window)), "eval_seconds": time.perf_counter() - tic}
+        self.window = []
+        print(json.dumps(json_safe(point | extra)), flush=True)
+        self.mlflow.on_step(self.step, {k: v for k, v in (point | extra).items() if k != "step" and math.isfinite(v)})
+
+
+#################################################################################
+#                                    Output                                     #
+#################################################################################
+
+
+def plot_curve(path: Path, curve: Sequence[dict], baselines: dict[str, dict[str, float]], title: str) -> Path:
+    """One panel per curve metric against steps; baselines (and, for oracle accuracy, the ground truth)
+    as dashed horizontal lines. Non-finite points are left out."""
+    figure = Figure(figsize=(12, 6.5), dpi=100)
+    FigureCanvasAgg(figure)
+    steps = np.array([p["step"] for p in curve])  # (E,)
+    colours = {"median": "tab:orange", "classical": "tab:green", "ground_truth": "tab:grey"}
+    for index, metric in enumerate(CURVE_METRICS):
+        axes = figure.add_subplot(2, 3, index + 1)
+        values = np.array([p[metric] for p in curve], dtype=float)  # (E,)
+        finite = np.isfinite(values)
+        axes.plot(steps[finite], values[finite], "o-", color="tab:blue", label="model")
+        for name, scores in baselines.items():
+            if metric in scores and math.isfinite(scores[metric]):
+                axes.axhline(scores[metric], linestyle="--", color=colours[name], label=name)
+        better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+        axes.set_title(f"{metric} ({better} is better)", fontsize=9)
+        axes.set_xlabel("training step", fontsize=8)
+        axes.legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
+def build_shards(model_config: ModelConfig, count: int, out: Path) -> Path:
+    """Training shards of synthetic seeds 0 .. count-1 at the model's clip shape (reused when already built)."""
+    clip = model_config.clip
+    build(make_recipe(recipe_config("synthetic", count=count, frames=clip.num_frames, height=clip.height,
+                                    width=clip.width)), out)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="small", help="model preset name or a ModelConfig JSON/YAML file")
+    parser.add_argument("--steps", type=int, required=True, help="training steps")
+    parser.add_argument("--eval-every", type=int, required=True, help="steps between evaluations")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", type=Path, required=True, help="output folder (must not hold a run already)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model-config field by dotted key, e.g. objective.prediction=sample")
+    parser.add_argument("--eval-clips", type=int, default=8, help="held-out synthetic clips")
+    parser.add_argument("--train-clips", type=int, default=512, help="synthetic training clips")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--warmup-steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
+    parser.add_argument("--data", type=Path, default=None, help="shard folder, shared between runs (default OUT/data)")
+    parser.add_argument("--tracking", type=Path, default=None, help="MLflow store folder (default OUT)")
+    args = parser.parse_args(argv)
+
+    # 1. Configs: the model (with overrides, validated) and the base stage
+    torch.set_num_threads(args.threads)
+    out = args.out.resolve()
+    if (out / "train" / "checkpoints").exists():
+        parser.error(f"--out {out} already holds a training run; choose a new folder")
+    try:
+        model_config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
+    except ValueError as error:  # pydantic's ValidationError too: names the field
+        parser.error(str(error))
+    out.mkdir(parents=True, exist_ok=True)
+    model_file = out / "model_config.json"
+    model_file.write_text(model_config.model_dump_json(indent=1))
+    data = build_shards(model_config, args.train_clips, (args.data or out / "data").resolve())
+    stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
+                        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
+                        checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed)
+
+    # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
+    scorer = Scorer(held_out_samples(model_config, args.eval_clips))
+    baselines = score_baselines(scorer)
+    print(json.dumps(json_safe({"baselines": baselines})), flush=True)
+    pipe = build_pipeline(model_config, seed=args.seed).to(args.device)
+    pipe.set_progress_bar_config(disable=True)
+
+    # 3. Train, scoring every checkpoint, in one MLflow run
+    tracking = tracking_for((args.tracking or out).resolve())
+    params = flat_params({"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
+                          "eval_clips": args.eval_clips, "train_clips": args.train_clips})
+    run_id = open_run(tracking, f"quality-{model_config.name}", params, {"layerflow.benchmark": "quality_vs_steps"})
+    mlflow = MlflowCallbacks(tracking, run_id)
+    curve = QualityCurve(pipe, scorer, model_config.sampler.guidance_scale, args.seed, args.batch_size, mlflow)
+    try:
+        mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items() if math.isfinite(v)})
+        train_stage(stage, curve)
+        plot_curve(out / "curve.png", curve.curve, baselines,
+                   f"{model_config.name}: {' '.join(args.overrides) or 'preset defaults'}")
+        result = {"curve": curve.curve, "baselines": baselines, "s_per_step": curve.train_seconds / args.steps,
+                  "samples_per_s": args.steps * args.batch_size / curve.train_seconds,
+                  "overrides": args.overrides, "model_config": model_config.model_dump(mode="json")}
+        (out / "curve.json").write_text(json.dumps(json_safe(result), indent=1))
+        mlflow.client.log_artifact(run_id, str(out / "curve.png"))
+        mlflow.client.log_artifact(run_id, str(out / "curve.json"))
+    except BaseException:
+        close_run(tracking, run_id, "FAILED")
+        raise
+    close_run(tracking, run_id, "FINISHED")
+    print(json.dumps(json_safe(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
