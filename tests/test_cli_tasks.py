@@ -7,7 +7,6 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from layerflow_model import LayeredClip
 from layerflow_model.layerflow_folder import read_layerflow_sequence
 from layerflow_model.video_io import read_video, write_png_sequence, write_rgba_webm
 
