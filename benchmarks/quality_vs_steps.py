@@ -52,7 +52,7 @@ from layerflow_model.config import ModelConfig, with_overrides
 from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import json_safe, score_clip, summarize
 from layerflow_model.pipeline import LayerFlowPipeline
-from layerflow_model.train_config import StageConfig, load_model_config
+from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
 from layerflow_model.training import train_stage
 from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tracking_for
 
@@ -218,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (must not hold a run already)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model-config field by dotted key, e.g. objective.prediction=sample")
+    parser.add_argument("--task-mixture", dest="mixture", action="append", default=[], metavar="TASK=WEIGHT",
+                        help="training task weight, e.g. decompose=3 (unset tasks weigh 1)")
     parser.add_argument("--eval-clips", type=int, default=8, help="held-out synthetic clips")
     parser.add_argument("--train-clips", type=int, default=512, help="synthetic training clips")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -236,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--out {out} already holds a training run; choose a new folder")
     try:
         model_config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
+        mixture = TaskMixture(**parse_overrides(args.mixture))
     except ValueError as error:  # pydantic's ValidationError too: names the field
         parser.error(str(error))
     out.mkdir(parents=True, exist_ok=True)
@@ -244,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = build_shards(model_config, args.train_clips, (args.data or out / "data").resolve())
     stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
                         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
-                        checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed)
+                        checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed,
+                        task_mixture=mixture)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
     scorer = Scorer(held_out_samples(model_config, args.eval_clips))
@@ -264,10 +268,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items() if math.isfinite(v)})
         train_stage(stage, curve)
         plot_curve(out / "curve.png", curve.curve, baselines,
-                   f"{model_config.name}: {' '.join(args.overrides) or 'preset defaults'}")
+                   f"{model_config.name}: {' '.join(args.overrides + args.mixture) or 'preset defaults'}")
         result = {"curve": curve.curve, "baselines": baselines, "s_per_step": curve.train_seconds / args.steps,
                   "samples_per_s": args.steps * args.batch_size / curve.train_seconds,
-                  "overrides": args.overrides, "model_config": model_config.model_dump(mode="json")}
+                  "overrides": args.overrides, "task_mixture": mixture.model_dump(), "model_config": model_config.model_dump(mode="json")}
         (out / "curve.json").write_text(json.dumps(json_safe(result), indent=1))
         mlflow.client.log_artifact(run_id, str(out / "curve.png"))
         mlflow.client.log_artifact(run_id, str(out / "curve.json"))

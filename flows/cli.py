@@ -13,7 +13,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ModelDir = Annotated[Path, typer.Option("--model", help="a saved LayerFlowPipeline folder (save_pretrained layout)")]
+ModelDir = Annotated[Optional[Path], typer.Option(
+    "--model", help="a saved LayerFlowPipeline folder (save_pretrained layout); default: the shipped small model")]
 OutDir = Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")]
 Steps = Annotated[Optional[int], typer.Option(help="sampling steps (default: the model's steps for this task)")]
 Guidance = Annotated[float, typer.Option(help="classifier-free guidance scale (1 = off)")]
@@ -52,6 +53,16 @@ def list_models() -> None:
         )
 
 
+@app.command("ship-model")
+def ship(
+    model: Annotated[Path, typer.Argument(help="a pipeline's exported model folder, e.g. runs/default/model")],
+) -> None:
+    """Make MODEL the shipped default (layerflow_model/pretrained/small, float16 weights)."""
+    from layerflow_model.shipped import ship_model
+
+    typer.echo(f"shipped {model} as {ship_model(model)}")
+
+
 @app.command("new-model")
 def new_model(
     config: Annotated[str, typer.Option(help="named config: tiny, small, or cogvideox-2b")],
@@ -69,11 +80,11 @@ def new_model(
 
 @app.command()
 def generate(
-    model: ModelDir,
     out: OutDir,
     fg_prompt: FgPrompt,
     bg_prompt: BgPrompt,
     blend_prompt: BlendPrompt,
+    model: ModelDir = None,
     steps: Steps = None,
     guidance: Guidance = 6.0,
     seed: Seed = 0,
@@ -86,8 +97,8 @@ def generate(
 @app.command("fill-background")
 def fill_background(
     foreground: Annotated[Path, typer.Option(help="RGBA video (WebM VP9 alpha, ProRes 4444) or RGBA PNG folder")],
-    model: ModelDir,
     out: OutDir,
+    model: ModelDir = None,
     fg_prompt: FgPrompt = "",
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
@@ -103,8 +114,8 @@ def fill_background(
 @app.command("fill-foreground")
 def fill_foreground(
     background: Annotated[Path, typer.Option(help="background video file or folder of frames")],
-    model: ModelDir,
     out: OutDir,
+    model: ModelDir = None,
     fg_prompt: FgPrompt = "",
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
@@ -118,14 +129,21 @@ def fill_foreground(
 
 
 def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device) -> None:
-    """Load a saved model, run ``task`` on the given layer files and write the outputs to ``out``."""
+    """Load a saved model (None: the shipped one), run ``task`` on the given layer files and write the outputs to ``out``."""
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
+    from layerflow_model.conditioning import given_layers_for
     from layerflow_model.outputs import write_layer_outputs
+    from layerflow_model.shipped import shipped_model_dir
 
     from .inputs import read_given_clip
 
+    if model_dir is None:
+        try:
+            model_dir = shipped_model_dir()
+        except FileNotFoundError as error:
+            raise typer.BadParameter(str(error), param_hint="--model") from None
     pipe = LayerFlowPipeline.from_pretrained(model_dir).to(device)
     shape = (pipe.config.num_frames, pipe.config.height, pipe.config.width)
     try:
@@ -133,6 +151,7 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     layer_prompts = LayerPrompts(*prompts)
+    steps = steps or pipe.default_steps([given_layers_for(task, given)])
     generator = torch.Generator().manual_seed(seed)
     clip = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator).clips[0]
     info = {"task": task, "seed": seed, "model": str(model_dir), "steps": steps, "guidance": guidance}

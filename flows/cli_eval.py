@@ -54,7 +54,7 @@ def decompose(
     input: Annotated[Path, typer.Argument(help="a video file or a folder of frames (the blended scene)")],
     out: Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")],
     method: Annotated[Method, typer.Option("--method", help="model: the LayerFlow model; median, classical: baselines")] = Method.model,
-    model: Annotated[Optional[Path], typer.Option("--model", help="a saved LayerFlowPipeline folder (method model)")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="a saved LayerFlowPipeline folder (method model; default: the shipped small model)")] = None,
     frames: Annotated[Optional[int], typer.Option("--frames", min=1, help="baselines: use the first N frames (default all)")] = None,
     fg_prompt: Annotated[str, typer.Option("--fg-prompt", help="foreground prompt (model)")] = "",
     bg_prompt: Annotated[str, typer.Option("--bg-prompt", help="background prompt (model)")] = "",
@@ -71,9 +71,6 @@ def decompose(
     if method is Method.model:
         from .cli import run_task
 
-        if model is None:
-            raise typer.BadParameter("--method model needs --model DIR (a saved LayerFlowPipeline folder); "
-                                     "or choose --method median or classical")
         run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance,
                   seed, device)
         return
@@ -97,7 +94,7 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="output folder: ground_truth/, predictions/, report/, mlflow.db")],
     data: Annotated[Optional[Path], typer.Option("--data", help="sequences in the official layout (default: held-out synthetic seeds)")] = None,
     count: Annotated[int, typer.Option(help="held-out synthetic clips (without --data)")] = 8,
-    steps: Annotated[int, typer.Option(help="sampling steps")] = 20,
+    steps: Annotated[Optional[int], typer.Option(help="sampling steps (default: the model's steps per task)")] = None,
     guidance: Annotated[float, typer.Option(help="guidance of generate and the fill tasks")] = 6.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="torch device")] = "cpu",

@@ -58,7 +58,7 @@ class EvalConfig(BaseModel):
     first_seed: int = Field(default=TRAIN_SEED_LIMIT, ge=TRAIN_SEED_LIMIT, description="first held-out synthetic seed")
     tasks: tuple[TaskName, ...] = ("decompose", "fill_background", "fill_foreground", "generate")
     baselines: tuple[BaselineName, ...] = ("median", "classical")
-    steps: int = Field(default=20, gt=0, description="sampling steps")
+    steps: int | None = Field(default=None, gt=0, description="sampling steps; None: the model's per-task defaults")
     guidance: float = Field(default=6.0, ge=1.0, description="classifier-free guidance of the generating tasks")
     decompose_guidance: float = Field(default=1.0, ge=1.0, description="guidance of decompose (1 = off)")
     seed: int = Field(default=0, ge=0)
@@ -99,7 +99,7 @@ def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking
         artifact_uri = log_eval_results(tracking, run_id, rows, report)
         notes = [f"model: {config.model}", f"data: {config.data or 'held-out synthetic seeds'} ({len(samples)} "
                  f"clips, {shape[0]} frames of {shape[1]}x{shape[2]})",
-                 f"sampling: {config.steps} steps, guidance {config.guidance} (decompose {config.decompose_guidance})"]
+                 f"sampling: {config.steps or 'the model default'} steps, guidance {config.guidance} (decompose {config.decompose_guidance})"]
         if adherence:
             notes.append("oracle_* columns: prompt adherence, the fraction of clips whose attribute reads back "
                          f"right (on the ground truth itself: {adherence['ground_truth']})")

@@ -31,10 +31,10 @@ class PipelineEval(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     count: int = Field(gt=0, description="held-out synthetic clips")
-    steps: int = Field(gt=0, description="sampling steps")
+    steps: int | None = Field(default=None, gt=0, description="sampling steps; None: the model's per-task defaults")
 
 
-PIPELINE_EVAL = {"quick": PipelineEval(count=4, steps=4), "default": PipelineEval(count=16, steps=20)}
+PIPELINE_EVAL = {"quick": PipelineEval(count=4), "default": PipelineEval(count=16)}
 
 
 @flow(name="layerflow-pipeline")

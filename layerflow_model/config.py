@@ -152,12 +152,16 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         lora=LoraSettings(motion_rank=2, content_rank=4, every_n_blocks=1),
     ),
     # The embedded default: 32x32, 8-frame layers, 512 video tokens + 3 x 16 text tokens.
+    # A one-step regressor of the clean layers, sampled in one step: within CPU budgets the
+    # velocity-trained flow model did not learn alpha (README "Model design").
     "small": ModelConfig(
         name="small",
         transformer=TransformerConfig(num_layers=6, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256),
         codec=CodecConfig(kind="pixel_unshuffle", factor=4),
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
         clip=ClipConfig(num_frames=8, height=32, width=32),
+        objective=ObjectiveConfig(prediction="sample", one_step_fraction=1.0),
+        sampler=SamplerConfig(num_inference_steps=1),
         lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
     ),
     # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.

@@ -88,6 +88,8 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load a saved pipeline folder; weights are read from safetensors only."""
+        from . import codec, transformer  # noqa: F401  diffusers loads only components whose modules are imported
+
         kwargs.setdefault("use_safetensors", True)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 

@@ -217,17 +217,19 @@ PROFILES: dict[str, TrainConfig] = {
     "quick": TrainConfig(
         model="small",
         device="cpu",
-        base=StageSettings(steps=40, batch_size=4, lr=1e-3, warmup_steps=5, checkpoint_every=20, sample_steps=4),
-        motion=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
-        content=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10, sample_steps=4),
+        base=StageSettings(steps=40, batch_size=4, lr=1e-3, warmup_steps=5, checkpoint_every=20),
+        motion=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10),
+        content=StageSettings(steps=20, batch_size=4, lr=1e-3, checkpoint_every=10),
         auto_data=AutoData(synthetic_count=32, coarse_count=4, frozen_count=16, static_count=16, copy_paste_count=16),
     ),
     "default": TrainConfig(
         model="small",
-        base=StageSettings(steps=500, batch_size=8, lr=5e-4, warmup_steps=50, checkpoint_every=50, sample_steps=20),
-        motion=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
-        content=StageSettings(steps=200, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50, sample_steps=20),
-        auto_data=AutoData(synthetic_count=1000, coarse_count=32, frozen_count=250, static_count=250, copy_paste_count=250),
+        base=StageSettings(steps=900, batch_size=8, lr=1e-3, warmup_steps=50, checkpoint_every=100,
+                           task_mixture=TaskMixture(decompose=3.0)),
+        motion=StageSettings(steps=100, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50),
+        content=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50,
+                              task_mixture=TaskMixture(decompose=3.0)),
+        auto_data=AutoData(synthetic_count=2000, coarse_count=32, frozen_count=250, static_count=250, copy_paste_count=250),
     ),
 }
 

@@ -81,9 +81,3 @@ def test_decompose_command_writes_the_official_layout_and_a_transparent_video(tm
     transparent = read_video(tmp_path / "out" / "foreground.webm", require_alpha=True)
     assert transparent.alpha.shape == (5, 32, 32)
     assert (tmp_path / "out" / "preview.png").stat().st_size > 0
-
-
-def test_decompose_with_the_model_needs_a_model(tmp_path):
-    write_png_sequence(tmp_path / "input", np.zeros((2, 8, 8, 3)))
-    result = runner.invoke(app, ["decompose", str(tmp_path / "input"), "--out", str(tmp_path / "out")])
-    assert result.exit_code != 0 and "--method model needs --model DIR" in result.output

@@ -15,7 +15,7 @@ def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
     command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "4", "--eval-every", "2",
                "--eval-clips", "2", "--train-clips", "8", "--batch-size", "2", "--out", str(out),
                "--set", "objective.prediction=sample", "--set", "objective.one_step_fraction=0.5",
-               "--set", "sampler.decompose_steps=1"]
+               "--set", "sampler.decompose_steps=1", "--task-mixture", "decompose=3", "--task-mixture", "generate=0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
@@ -27,6 +27,7 @@ def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
     assert [line["step"] for line in lines if "step" in line] == [2, 4]  # one line per evaluation
     assert set(result["baselines"]) == {"median", "classical", "ground_truth"}
     assert result["model_config"]["objective"]["one_step_fraction"] == 0.5
+    assert result["task_mixture"] == {"generate": 0, "decompose": 3, "fill_background": 1, "fill_foreground": 1}
     assert (out / "curve.png").stat().st_size > 0
     assert (out / "mlflow.db").is_file()
 
