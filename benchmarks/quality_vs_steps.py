@@ -18,9 +18,10 @@ curve goes to MLflow (``step=`` per evaluation) in the ``layerflow`` experiment 
 (default ``OUT``; point several runs at one folder, or set ``MLFLOW_TRACKING_URI``, to compare them).
 
     python benchmarks/quality_vs_steps.py --config small --steps 400 --eval-every 100 --out runs/velocity \\
-        --tracking runs --set sampler.num_inference_steps=20
+        --tracking runs --set objective.prediction=velocity --set objective.one_step_fraction=0 \\
+        --set sampler.num_inference_steps=20
     python benchmarks/quality_vs_steps.py --config small --steps 400 --eval-every 100 --out runs/one-step \\
-        --tracking runs --set objective.prediction=sample --set objective.one_step_fraction=0.5 \\
+        --tracking runs --set objective.one_step_fraction=0.5 \\
         --set sampler.decompose_steps=1 --set sampler.fill_steps=1 --set sampler.generate_steps=8
 """
 

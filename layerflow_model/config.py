@@ -64,6 +64,19 @@ class ClipConfig(StrictModel):
     fps: int = Field(default=8, gt=0)
 
 
+class LayerLossWeights(StrictModel):
+    """Relative loss weight of each generated sub-clip; the loss is the weighted mean over them."""
+
+    fg: float = Field(default=1.0, ge=0)
+    alpha: float = Field(default=1.0, ge=0)
+    bg: float = Field(default=1.0, ge=0)
+    blend: float = Field(default=1.0, ge=0)
+
+    def in_layer_order(self) -> tuple[float, float, float, float]:
+        """(fg, alpha, bg, blend): the sub-clip order on the model's frame axis."""
+        return (self.fg, self.alpha, self.bg, self.blend)
+
+
 class ObjectiveConfig(StrictModel):
     """Flow-matching training objective: what the network predicts and where timesteps fall.
 
@@ -78,6 +91,7 @@ class ObjectiveConfig(StrictModel):
     shift: float = Field(default=1.0, gt=0, description="sigma -> shift*sigma / (1 + (shift-1)*sigma)")
     one_step_fraction: float = Field(default=0.0, ge=0, le=1, description="share of samples trained at sigma = 1")
     text_dropout: float = Field(default=0.1, ge=0, le=1)
+    layer_loss_weights: LayerLossWeights = LayerLossWeights()
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "ObjectiveConfig":

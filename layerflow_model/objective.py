@@ -18,11 +18,11 @@ MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predicti
 
 
 class TrainingTerms(NamedTuple):
-    """What one training step compares: ``loss = mean((pred - target)^2 over loss_mask)``."""
+    """What one training step compares: ``loss = mean((pred - target)^2)`` weighted by ``loss_mask``."""
 
     pred: torch.Tensor  # (B, F, C, h, w) predicted velocity
     target: torch.Tensor  # (B, F, C, h, w) true velocity
-    loss_mask: torch.Tensor  # (B, F, 1, 1, 1) 1 for generated frames, 0 for given frames
+    loss_mask: torch.Tensor  # (B, F, 1, 1, 1) the layer's loss weight for generated frames, 0 for given frames
 
 
 def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None) -> torch.Tensor:
@@ -92,7 +92,8 @@ def training_terms(
     """One flow-matching step's prediction, target and loss mask.
 
     latents: (B, F, C, h, w) clean latents of all four sub-clips; prompt_embeds: (B, 3, L, D);
-    given_frames: (B, F) bool, True where the sub-clip is given (clean, no loss).
+    given_frames: (B, F) bool, True where the sub-clip is given (clean, no loss). Generated
+    frames weigh ``config.layer_loss_weights`` of their sub-clip (four equal sub-clips on F).
     """
     batch = latents.shape[0]
     sigma = sample_sigmas(batch, config, generator=generator).to(latents.device)  # (B,)
@@ -100,12 +101,14 @@ def training_terms(
     noisy = noisy_latents(latents, noise, sigma, given_frames)
     output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0).sample  # (B, F, C, h, w)
     pred = velocity_from_output(output, noisy, sigma, config.prediction)
-    loss_mask = (~given_frames).to(latents.dtype)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+    layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
+    frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)
+    loss_mask = ((~given_frames).to(latents.dtype) * frame_weights)[:, :, None, None, None]  # (B, F, 1, 1, 1)
     return TrainingTerms(pred=pred, target=noise - latents, loss_mask=loss_mask)
 
 
 def masked_mse(terms: TrainingTerms) -> torch.Tensor:
-    """Mean squared error over the generated frames only; a scalar."""
+    """Mean squared error over the generated frames, weighted by ``loss_mask``; a scalar."""
     squared = (terms.pred - terms.target) ** 2 * terms.loss_mask  # (B, F, C, h, w)
     per_frame = terms.pred[0, 0].numel()
     return squared.sum() / (terms.loss_mask.sum() * per_frame).clamp(min=1.0)

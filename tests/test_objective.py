@@ -76,3 +76,16 @@ def test_training_terms_mask_given_clips_out_of_the_loss():
     target = terms.target.clone()
     target[0, 12:] = 9.0
     assert masked_mse(terms._replace(target=target)).item() == loss.item()
+
+
+def test_layer_loss_weights_weigh_each_generated_sub_clip():
+    pipe = build_pipeline(get_config("tiny"))
+    latents, embeds = torch.randn(1, 16, 48, 4, 4), torch.randn(1, 3, 8, 32)
+    given = frame_mask(given_mask(("blend",))[None], 4)  # decompose: fg, alpha, bg generated
+    alpha_only = ObjectiveConfig(layer_loss_weights={"fg": 0, "alpha": 4, "bg": 0})
+    terms = training_terms(pipe.transformer, latents, embeds, given, alpha_only, torch.Generator().manual_seed(0))
+    assert terms.loss_mask[0, :, 0, 0, 0].tolist() == [0.0] * 4 + [4.0] * 4 + [0.0] * 8
+    alpha_mse = ((terms.pred - terms.target)[:, 4:8] ** 2).mean()
+    torch.testing.assert_close(masked_mse(terms), alpha_mse)  # a weighted mean: only alpha counts
+    with pytest.raises(ValidationError, match="alpha"):
+        ObjectiveConfig(layer_loss_weights={"alpha": -1})
