@@ -46,7 +46,7 @@ from data_recipes.build import build
 from data_recipes.oracle import SyntheticOracle, accuracy, truth_of
 from data_recipes.registry import make_recipe, recipe_config
 from data_recipes.sample import LayeredSample
-from data_recipes.synthetic import TRAIN_SEED_LIMIT, SyntheticConfig, synthetic_sample
+from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip
 from layerflow_model.callbacks import NoCallbacks
 from layerflow_model.config import ModelConfig, with_overrides
@@ -78,14 +78,6 @@ def parse_overrides(items: Sequence[str]) -> dict[str, object]:
             raise ValueError(f"--set {item!r}: expected key=value with a dotted key, e.g. objective.prediction=sample")
         overrides[key.strip()] = yaml.safe_load(value)
     return overrides
-
-
-def held_out_samples(model_config: ModelConfig, count: int) -> list[LayeredSample]:
-    """``count`` synthetic clips of evaluation seeds (from 1,000,000) at the model's clip shape."""
-    clip = model_config.clip
-    config = SyntheticConfig(split="eval", seed=TRAIN_SEED_LIMIT, count=count, frames=clip.num_frames,
-                             height=clip.height, width=clip.width)
-    return [synthetic_sample(seed, config) for seed in range(TRAIN_SEED_LIMIT, TRAIN_SEED_LIMIT + count)]
 
 
 #################################################################################
@@ -252,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         task_mixture=mixture)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
-    scorer = Scorer(held_out_samples(model_config, args.eval_clips))
+    clip = model_config.clip
+    scorer = Scorer(held_out_samples(args.eval_clips, clip.num_frames, clip.height, clip.width))
     baselines = score_baselines(scorer)
     print(json.dumps(json_safe({"baselines": baselines})), flush=True)
     pipe = build_pipeline(model_config, seed=args.seed).to(args.device)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from data_recipes.synthetic import TRAIN_SEED_LIMIT, SyntheticConfig, synthetic_sample
+from data_recipes.synthetic import TRAIN_SEED_LIMIT, held_out_samples
 from layerflow_model import LayerFlowPipeline
 from layerflow_model.layerflow_folder import write_layerflow_sequence
 from layerflow_model.preview import write_preview_grid
@@ -46,10 +46,7 @@ def task_commands(inputs: Path, prompts, out: Path) -> dict[str, list[str]]:
 
 def write_inputs(folder: Path, seed: int, shape: tuple[int, int, int]):
     """The held-out clip's blend and background frames and RGBA foreground in ``folder``; returns the sample."""
-    frames, height, width = shape
-    first = TRAIN_SEED_LIMIT + seed
-    sample = synthetic_sample(first, SyntheticConfig(split="eval", seed=first, count=1, frames=frames,
-                                                     height=height, width=width))
+    (sample,) = held_out_samples(1, *shape, first_seed=TRAIN_SEED_LIMIT + seed)
     write_png_sequence(folder / "blend", sample.clip.blend)
     write_png_sequence(folder / "background", sample.clip.bg)
     write_rgba_webm(folder / "foreground.webm", sample.clip.fg, sample.clip.alpha, fps=8)

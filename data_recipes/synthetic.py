@@ -388,6 +388,13 @@ def synthetic_sample(seed: int, config: SyntheticConfig) -> LayeredSample:
     )
 
 
+def held_out_samples(count: int, frames: int, height: int, width: int,
+                     first_seed: int = TRAIN_SEED_LIMIT) -> list[LayeredSample]:
+    """``count`` clips of evaluation seeds ``first_seed ..`` (never trained on), frames x height x width."""
+    config = SyntheticConfig(split="eval", seed=first_seed, count=count, frames=frames, height=height, width=width)
+    return [synthetic_sample(seed, config) for seed in range(first_seed, first_seed + count)]
+
+
 class SyntheticRecipe:
     """Recipe ``synthetic``: one item per seed."""
 

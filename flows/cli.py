@@ -133,7 +133,6 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
-    from layerflow_model.conditioning import given_layers_for
     from layerflow_model.outputs import write_layer_outputs
     from layerflow_model.shipped import shipped_model_dir
 
@@ -151,10 +150,10 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     layer_prompts = LayerPrompts(*prompts)
-    steps = steps or pipe.default_steps([given_layers_for(task, given)])
     generator = torch.Generator().manual_seed(seed)
-    clip = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator).clips[0]
-    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": steps, "guidance": guidance}
+    result = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator)
+    clip = result.clips[0]
+    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": result.num_inference_steps, "guidance": guidance}
     write_layer_outputs(out, clip, layer_prompts, fps=pipe.config.fps, info=info)
     typer.echo(f"wrote {task} outputs to {out}")
 

@@ -38,10 +38,12 @@ EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains
 
 @dataclass
 class LayerFlowPipelineOutput(BaseOutput):
-    """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w)."""
+    """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w);
+    ``num_inference_steps``: the sampling steps taken (the caller's, or the task's default)."""
 
     clips: list[LayeredClip] | None
     latents: torch.Tensor
+    num_inference_steps: int
 
 
 class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
@@ -245,4 +247,4 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self.maybe_free_model_hooks()
         if not return_dict:
             return (clips, latents)
-        return LayerFlowPipelineOutput(clips=clips, latents=latents)
+        return LayerFlowPipelineOutput(clips=clips, latents=latents, num_inference_steps=num_inference_steps)

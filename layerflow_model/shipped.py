@@ -44,6 +44,7 @@ def ship_model(model_dir: Path, dest: Path = SHIPPED_MODEL_DIR) -> Path:
     save_file({name: tensor.half() for name, tensor in weights.items()}, staging / TRANSFORMER_WEIGHTS,
               metadata={"format": "pt"})
     previous = dest.with_name(f".{dest.name}-previous")
+    shutil.rmtree(previous, ignore_errors=True)  # left by an interrupted earlier call
     if dest.exists():
         dest.rename(previous)
     staging.rename(dest)

@@ -24,7 +24,7 @@ from data_recipes.baselines import make_baseline
 from data_recipes.layerflow_folder_source import LayerflowFolderConfig, LayerflowFolderRecipe
 from data_recipes.oracle import SyntheticOracle, accuracy, truth_of
 from data_recipes.sample import LayeredSample
-from data_recipes.synthetic import SyntheticConfig, synthetic_sample
+from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip, LayerFlowPipeline
 from layerflow_model.layerflow_folder import write_layerflow_meta, write_layerflow_sequence
 from layerflow_model.metrics import json_safe
@@ -46,8 +46,7 @@ def load_eval_set(data: Path | None, shape: tuple[int, int, int], count: int, fi
     fitted to the model's (frames, height, width)."""
     frames, height, width = shape
     if data is None:
-        config = SyntheticConfig(split="eval", seed=first_seed, count=count, frames=frames, height=height, width=width)
-        return [synthetic_sample(seed, config) for seed in range(first_seed, first_seed + count)]
+        return held_out_samples(count, frames, height, width, first_seed)
     recipe = LayerflowFolderRecipe(LayerflowFolderConfig(src=data, frames=frames, height=height, width=width))
     return [sample for item in recipe.plan() for sample in recipe.make(item)]
 

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from data_recipes.synthetic import TRAIN_SEED_LIMIT, SyntheticConfig, synthetic_sample
+from data_recipes.synthetic import held_out_samples
 from flows.cli import app
 from layerflow_model import LayerFlowPipeline, LayerPrompts
 from layerflow_model.layerflow_folder import read_layerflow_sequence
@@ -38,8 +38,7 @@ def test_ship_model_stores_float16_weights_that_load_as_float32(tmp_path):
 
 def test_the_shipped_model_serves_every_task_without_a_model_option(tmp_path):
     shape = LayerFlowPipeline.load_config(shipped_model_dir())
-    clip = synthetic_sample(TRAIN_SEED_LIMIT, SyntheticConfig(split="eval", seed=TRAIN_SEED_LIMIT, count=1, frames=shape["num_frames"],
-                                                              height=shape["height"], width=shape["width"])).clip
+    clip = held_out_samples(1, shape["num_frames"], shape["height"], shape["width"])[0].clip
     write_png_sequence(tmp_path / "blend", clip.blend)
     write_png_sequence(tmp_path / "background", clip.bg)
     write_rgba_webm(tmp_path / "foreground.webm", clip.fg, clip.alpha, fps=8)
@@ -57,5 +56,6 @@ def test_the_shipped_model_serves_every_task_without_a_model_option(tmp_path):
             assert (out / name).stat().st_size > 0
         record = json.loads((out / "layers.json").read_text())
         assert record["task"] == task.replace("-", "_") and record["model"] == str(shipped_model_dir())
+        assert record["steps"] == shape["num_inference_steps"]  # the model's own step count, as sampled
     decomposed = read_layerflow_sequence(tmp_path / "decompose")
     np.testing.assert_allclose(decomposed.blend, clip.blend, atol=1 / 255)  # the input comes back as the blend
