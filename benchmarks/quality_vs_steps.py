@@ -4,9 +4,9 @@ Trains the ``base`` stage through the project's own loop (:func:`layerflow_model
 on synthetic shards, and at every ``--eval-every`` steps (each checkpoint) loads the checkpoint's
 weights and scores held-out synthetic seeds (>= 1,000,000) with the project's metrics:
 
-- decomposition (blend given; the config's ``sampler.decompose_steps``, no guidance): alpha IoU,
+- decomposition (blend given; the config's ``sampler.decompose_steps`` and ``decompose_guidance``): alpha IoU,
   alpha MAD (x 1e3), background PSNR and premultiplied foreground PSNR (dB);
-- generation (no layer given; ``sampler.generate_steps``, ``sampler.guidance_scale``): composite
+- generation (no layer given; ``sampler.generate_steps`` and ``generate_guidance``): composite
   MAE (how well fg over bg rebuilds the blend) and the oracle's attribute accuracy (mean of
   colour, shape, direction, pattern read back from the layers, against the prompted values);
 - ``seconds``: training time so far (evaluation excluded) and ``samples_per_s``.
@@ -119,13 +119,13 @@ def score_baselines(scorer: Scorer) -> dict[str, dict[str, float]]:
 
 
 @torch.no_grad()
-def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, guidance_scale: float, seed: int) -> dict[str, float]:
+def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, seed: int) -> dict[str, float]:
     """Decompose every held-out blend and generate from every held-out prompt, with the config's
-    per-task step counts and fixed noise (so checkpoints compare); the curve metrics."""
+    per-task steps and guidance and fixed noise (so checkpoints compare); the curve metrics."""
     prompts = [s.prompts for s in scorer.samples]
-    decomposed = pipe(prompts, given=[s.clip for s in scorer.samples], task="decompose", guidance_scale=1.0,
+    decomposed = pipe(prompts, given=[s.clip for s in scorer.samples], task="decompose",
                       generator=torch.Generator().manual_seed(seed)).clips
-    generated = pipe(prompts, guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed)).clips
+    generated = pipe(prompts, generator=torch.Generator().manual_seed(seed)).clips
     return scorer.decomposition(decomposed) | scorer.generation(generated)
 
 
@@ -137,9 +137,9 @@ def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, guidance_scale: float, see
 class QualityCurve(NoCallbacks):
     """Training callbacks: training steps go to MLflow; each checkpoint is scored, printed and logged."""
 
-    def __init__(self, pipe: LayerFlowPipeline, scorer: Scorer, guidance_scale: float, seed: int,
-                 samples_per_step: int, mlflow: MlflowCallbacks) -> None:
-        self.pipe, self.scorer, self.guidance_scale, self.seed = pipe, scorer, guidance_scale, seed
+    def __init__(self, pipe: LayerFlowPipeline, scorer: Scorer, seed: int, samples_per_step: int,
+                 mlflow: MlflowCallbacks) -> None:
+        self.pipe, self.scorer, self.seed = pipe, scorer, seed
         self.samples_per_step, self.mlflow = samples_per_step, mlflow
         self.step, self.train_seconds, self.window = 0, 0.0, []  # window: samples/s since the last evaluation
         self.curve: list[dict] = []
@@ -155,7 +155,7 @@ class QualityCurve(NoCallbacks):
         tic = time.perf_counter()
         self.pipe.transformer.load_state_dict(load_file(Path(path) / WEIGHTS_FILE))
         self.pipe.transformer.eval()
-        point = {"step": self.step, **evaluate(self.pipe, self.scorer, self.guidance_scale, self.seed),
+        point = {"step": self.step, **evaluate(self.pipe, self.scorer, self.seed),
                  "seconds": self.train_seconds}
         self.curve.append(point)
         extra = {"samples_per_s": float(np.mean(self.window)), "eval_seconds": time.perf_counter() - tic}
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                           "eval_clips": args.eval_clips, "train_clips": args.train_clips})
     run_id = open_run(tracking, f"quality-{model_config.name}", params, {"layerflow.benchmark": "quality_vs_steps"})
     mlflow = MlflowCallbacks(tracking, run_id)
-    curve = QualityCurve(pipe, scorer, model_config.sampler.guidance_scale, args.seed, args.batch_size, mlflow)
+    curve = QualityCurve(pipe, scorer, args.seed, args.batch_size, mlflow)
     try:
         mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items() if math.isfinite(v)})
         train_stage(stage, curve)

@@ -17,7 +17,7 @@ ModelDir = Annotated[Optional[Path], typer.Option(
     "--model", help="a saved LayerFlowPipeline folder (save_pretrained layout); default: the shipped small model")]
 OutDir = Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")]
 Steps = Annotated[Optional[int], typer.Option(help="sampling steps (default: the model's steps for this task)")]
-Guidance = Annotated[float, typer.Option(help="classifier-free guidance scale (1 = off)")]
+Guidance = Annotated[Optional[float], typer.Option(help="classifier-free guidance scale, 1 = off (default: the model's for this task)")]
 Seed = Annotated[int, typer.Option(help="random seed")]
 Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
 FgPrompt = Annotated[str, typer.Option("--fg-prompt", help="foreground prompt")]
@@ -86,7 +86,7 @@ def generate(
     blend_prompt: BlendPrompt,
     model: ModelDir = None,
     steps: Steps = None,
-    guidance: Guidance = 6.0,
+    guidance: Guidance = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
@@ -103,7 +103,7 @@ def fill_background(
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
     steps: Steps = None,
-    guidance: Guidance = 6.0,
+    guidance: Guidance = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
@@ -120,7 +120,7 @@ def fill_foreground(
     bg_prompt: BgPrompt = "",
     blend_prompt: BlendPrompt = "",
     steps: Steps = None,
-    guidance: Guidance = 6.0,
+    guidance: Guidance = None,
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
@@ -153,7 +153,8 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
     generator = torch.Generator().manual_seed(seed)
     result = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator)
     clip = result.clips[0]
-    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": result.num_inference_steps, "guidance": guidance}
+    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": result.num_inference_steps,
+            "guidance": result.guidance_scale}
     write_layer_outputs(out, clip, layer_prompts, fps=pipe.config.fps, info=info)
     typer.echo(f"wrote {task} outputs to {out}")
 

@@ -60,7 +60,7 @@ def decompose(
     bg_prompt: Annotated[str, typer.Option("--bg-prompt", help="background prompt (model)")] = "",
     blend_prompt: Annotated[str, typer.Option("--blend-prompt", help="blend prompt (model)")] = "",
     steps: Annotated[Optional[int], typer.Option(help="sampling steps (model; default: the model's decompose steps)")] = None,
-    guidance: Annotated[float, typer.Option(help="classifier-free guidance scale, 1 = off (model)")] = 1.0,
+    guidance: Annotated[Optional[float], typer.Option(help="classifier-free guidance scale, 1 = off (model; default: the model's decompose guidance)")] = None,
     seed: Annotated[int, typer.Option(help="random seed (model)")] = 0,
     device: Annotated[str, typer.Option(help="torch device (model)")] = "cpu",
 ) -> None:
@@ -95,7 +95,7 @@ def evaluate(
     data: Annotated[Optional[Path], typer.Option("--data", help="sequences in the official layout (default: held-out synthetic seeds)")] = None,
     count: Annotated[int, typer.Option(help="held-out synthetic clips (without --data)")] = 8,
     steps: Annotated[Optional[int], typer.Option(help="sampling steps (default: the model's steps per task)")] = None,
-    guidance: Annotated[float, typer.Option(help="guidance of generate and the fill tasks")] = 6.0,
+    guidance: Annotated[Optional[float], typer.Option(help="guidance of every task (default: the model's guidance per task)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="torch device")] = "cpu",
     parent_run_id: Annotated[Optional[str], typer.Option(help="MLflow run to nest the eval run under")] = None,

@@ -25,6 +25,7 @@ from prefect import flow
 from pydantic import BaseModel, ConfigDict, Field
 
 from data_recipes.synthetic import TRAIN_SEED_LIMIT
+from layerflow_model.config import SamplerConfig
 from layerflow_model.scoring import comparison_rows, report_markdown
 from tasks.eval_tasks import (
     close_eval_run,
@@ -59,8 +60,7 @@ class EvalConfig(BaseModel):
     tasks: tuple[TaskName, ...] = ("decompose", "fill_background", "fill_foreground", "generate")
     baselines: tuple[BaselineName, ...] = ("median", "classical")
     steps: int | None = Field(default=None, gt=0, description="sampling steps; None: the model's per-task defaults")
-    guidance: float = Field(default=6.0, ge=1.0, description="classifier-free guidance of the generating tasks")
-    decompose_guidance: float = Field(default=1.0, ge=1.0, description="guidance of decompose (1 = off)")
+    guidance: float | None = Field(default=None, ge=1.0, description="guidance of every task (1 = off); None: the model's per-task defaults")
     seed: int = Field(default=0, ge=0)
     batch_size: int = Field(default=4, gt=0)
     device: str = "cpu"
@@ -84,8 +84,7 @@ def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking
 
         clips = {}
         for name in config.tasks:
-            guidance = config.decompose_guidance if name == "decompose" else config.guidance
-            clips[name] = run_model_task(pipe, samples, name, config.steps, guidance, config.seed, config.batch_size)
+            clips[name] = run_model_task(pipe, samples, name, config.steps, config.guidance, config.seed, config.batch_size)
         for name in config.baselines:
             clips[name] = run_baseline(name, samples)
 
@@ -99,7 +98,8 @@ def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking
         artifact_uri = log_eval_results(tracking, run_id, rows, report)
         notes = [f"model: {config.model}", f"data: {config.data or 'held-out synthetic seeds'} ({len(samples)} "
                  f"clips, {shape[0]} frames of {shape[1]}x{shape[2]})",
-                 f"sampling: {config.steps or 'the model default'} steps, guidance {config.guidance} (decompose {config.decompose_guidance})"]
+                 f"sampling: {config.steps or 'the model default'} steps, guidance {config.guidance or 'the model default'}",
+                 "model defaults: " + ", ".join(f"{key} {pipe.config[key]}" for key in SamplerConfig.model_fields)]
         if adherence:
             notes.append("oracle_* columns: prompt adherence, the fraction of clips whose attribute reads back "
                          f"right (on the ground truth itself: {adherence['ground_truth']})")

@@ -32,6 +32,11 @@ class TransformerConfig(StrictModel):
     time_embed_dim: int = Field(default=512, gt=0)
     spatial_interpolation_scale: float = 1.875
     temporal_interpolation_scale: float = 1.0
+    given_in_channels: bool = Field(
+        default=False,
+        description="also feed every token the given sub-clips at its own frame and position as extra input "
+        "channels; False: given sub-clips only in their own frames (the paper)",
+    )
 
     @property
     def inner_dim(self) -> int:
@@ -103,14 +108,29 @@ class ObjectiveConfig(StrictModel):
         return self
 
 
+SamplingKind = Literal["decompose", "fill", "generate"]  # blend given; other layers given; none given
+
+
 class SamplerConfig(StrictModel):
-    """Default sampling settings of the pipeline; per-task step counts fall back to ``num_inference_steps``."""
+    """Default sampling settings of the pipeline, per kind of task; a kind's unset step count
+    falls back to ``num_inference_steps`` and its unset guidance to ``guidance_scale``."""
 
     num_inference_steps: int = Field(default=20, gt=0)
     decompose_steps: int | None = Field(default=None, gt=0, description="blend given; None: num_inference_steps")
     fill_steps: int | None = Field(default=None, gt=0, description="some other layers given; None: num_inference_steps")
     generate_steps: int | None = Field(default=None, gt=0, description="no layer given; None: num_inference_steps")
-    guidance_scale: float = Field(default=6.0, ge=1.0)
+    guidance_scale: float = Field(default=6.0, ge=1.0, description="classifier-free guidance (1 = off)")
+    decompose_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
+    fill_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
+    generate_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
+
+    def steps_for(self, kind: SamplingKind) -> int:
+        """Sampling steps of a kind of task."""
+        return getattr(self, f"{kind}_steps") or self.num_inference_steps
+
+    def guidance_for(self, kind: SamplingKind) -> float:
+        """Classifier-free guidance scale of a kind of task."""
+        return getattr(self, f"{kind}_guidance") or self.guidance_scale
 
 
 class LoraSettings(StrictModel):
@@ -143,6 +163,11 @@ class ModelConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "ModelConfig":
+        if self.transformer.given_in_channels and self.pretrained_path is not None:
+            raise ValueError(
+                "transformer.given_in_channels: a stock CogVideoX checkpoint's patch embedding takes the latent "
+                "channels only; turn it off with pretrained_path"
+            )
         if self.codec.kind == "pixel_unshuffle":
             factor = self.codec.factor * self.transformer.patch_size
             for field in ("height", "width"):
@@ -166,16 +191,19 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         lora=LoraSettings(motion_rank=2, content_rank=4, every_n_blocks=1),
     ),
     # The embedded default: 32x32, 8-frame layers, 512 video tokens + 3 x 16 text tokens.
-    # A one-step regressor of the clean layers, sampled in one step: within CPU budgets the
-    # velocity-trained flow model did not learn alpha (README "Model design").
+    # A one-step regressor of the clean layers, sampled in one step, that also sees the given
+    # layers as input channels: within CPU budgets the velocity-trained flow model did not
+    # learn alpha, and the given layers in their own frames only were learnt too slowly
+    # (README "Model design").
     "small": ModelConfig(
         name="small",
-        transformer=TransformerConfig(num_layers=6, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256),
+        transformer=TransformerConfig(num_layers=6, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
+                                      given_in_channels=True),
         codec=CodecConfig(kind="pixel_unshuffle", factor=4),
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
         clip=ClipConfig(num_frames=8, height=32, width=32),
         objective=ObjectiveConfig(prediction="sample", one_step_fraction=1.0),
-        sampler=SamplerConfig(num_inference_steps=1),
+        sampler=SamplerConfig(num_inference_steps=1, decompose_guidance=1.0, fill_guidance=1.0),
         lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
     ),
     # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.

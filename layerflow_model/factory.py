@@ -56,7 +56,7 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
         width=config.clip.width,
         fps=config.clip.fps,
         prediction=config.objective.prediction,
-        **config.sampler.model_dump(exclude={"guidance_scale"}),
+        **config.sampler.model_dump(),
     )
 
 

@@ -99,7 +99,7 @@ def training_terms(
     sigma = sample_sigmas(batch, config, generator=generator).to(latents.device)  # (B,)
     noise = torch.randn(latents.shape, generator=generator).to(latents)  # (B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
-    output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0).sample  # (B, F, C, h, w)
+    output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample  # (B, F, C, h, w)
     pred = velocity_from_output(output, noisy, sigma, config.prediction)
     layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
     frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)

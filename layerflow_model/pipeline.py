@@ -33,17 +33,23 @@ from .config import NUM_PROMPT_LAYERS
 from .objective import velocity_from_output
 from .text_encoders import encode_layer_prompts
 
+# diffusers' from_pretrained finds a folder's custom components only in modules already imported.
+from .codec import CogVideoXVAECodec, PixelUnshuffleCodec  # noqa: E402, F401, I001
+from .transformer import LayerFlowTransformer  # noqa: E402, F401
+
 EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains the model on
 
 
 @dataclass
 class LayerFlowPipelineOutput(BaseOutput):
     """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w);
-    ``num_inference_steps``: the sampling steps taken (the caller's, or the task's default)."""
+    ``num_inference_steps`` and ``guidance_scale``: the sampling settings used (the caller's, or
+    the task's defaults)."""
 
     clips: list[LayeredClip] | None
     latents: torch.Tensor
     num_inference_steps: int
+    guidance_scale: float
 
 
 class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
@@ -53,9 +59,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     ``encode_video``/``decode_latents``: PixelUnshuffleCodec or CogVideoXVAECodec),
     ``text_encoder`` + ``tokenizer`` (a transformers pair), ``scheduler``
     (FlowMatchEulerDiscreteScheduler). Config: the default clip shape, what the network
-    predicts ("velocity", "sample" or "noise") and the default sampling steps per task kind
-    (:class:`~.config.SamplerConfig`: ``decompose_steps``, ``fill_steps``, ``generate_steps``,
-    None meaning ``num_inference_steps``).
+    predicts ("velocity", "sample" or "noise") and the default sampling steps and guidance per
+    kind of task (:class:`~.config.SamplerConfig`: ``{decompose,fill,generate}_steps``, None
+    meaning ``num_inference_steps``; ``{decompose,fill,generate}_guidance``, None meaning
+    ``guidance_scale``).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -76,6 +83,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         decompose_steps: int | None = None,
         fill_steps: int | None = None,
         generate_steps: int | None = None,
+        guidance_scale: float = 6.0,
+        decompose_guidance: float | None = None,
+        fill_guidance: float | None = None,
+        generate_guidance: float | None = None,
     ):
         super().__init__()
         self.register_modules(
@@ -84,14 +95,13 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self.register_to_config(
             num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction,
             num_inference_steps=num_inference_steps, decompose_steps=decompose_steps, fill_steps=fill_steps,
-            generate_steps=generate_steps,
+            generate_steps=generate_steps, guidance_scale=guidance_scale, decompose_guidance=decompose_guidance,
+            fill_guidance=fill_guidance, generate_guidance=generate_guidance,
         )
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load a saved pipeline folder; weights are read from safetensors only."""
-        from . import codec, transformer  # noqa: F401  diffusers loads only components whose modules are imported
-
         kwargs.setdefault("use_safetensors", True)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
@@ -105,9 +115,16 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         The blend given: ``decompose_steps``; other layers: ``fill_steps``; none: ``generate_steps``.
         A batch mixing these kinds, or a kind without its own count, uses ``num_inference_steps``.
         """
+        return self._task_setting(given_names, "steps") or self.config.num_inference_steps
+
+    def default_guidance(self, given_names: Sequence[tuple[str, ...]]) -> float:
+        """Guidance scale when the caller gives none: ``{decompose,fill,generate}_guidance`` as
+        :meth:`default_steps` picks, else ``guidance_scale``."""
+        return self._task_setting(given_names, "guidance") or self.config.guidance_scale
+
+    def _task_setting(self, given_names: Sequence[tuple[str, ...]], setting: str):
         kinds = {"decompose" if "blend" in names else "fill" if names else "generate" for names in given_names}
-        steps = self.config.get(f"{kinds.pop()}_steps") if len(kinds) == 1 else None
-        return steps or self.config.num_inference_steps
+        return self.config.get(f"{kinds.pop()}_{setting}") if len(kinds) == 1 else None
 
     #############################################################################
     #                                  Inputs                                   #
@@ -162,7 +179,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         height: int | None = None,
         width: int | None = None,
         num_inference_steps: int | None = None,
-        guidance_scale: float = 6.0,
+        guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
@@ -173,8 +190,9 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
 
         prompt: per-layer prompts, one per sample; given: clips holding the given layers (one
         per sample; a task name picks which of their layers to use, else all they hold);
-        prompt_embeds: (B, 3, L, D) instead of ``prompt``; num_inference_steps: None takes the
-        config's steps for the task (:meth:`default_steps`). Returns
+        prompt_embeds: (B, 3, L, D) instead of ``prompt``; num_inference_steps and
+        guidance_scale (1 = no guidance): None takes the config's for the task
+        (:meth:`default_steps`, :meth:`default_guidance`). Returns
         :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
         """
         # 1. Defaults and checks
@@ -187,10 +205,11 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self.check_inputs(prompt, prompt_embeds, negative_prompt, negative_prompt_embeds, given, num_frames, height, width)
         batch = len(prompt) if prompt is not None else prompt_embeds.shape[0]
         device = self._execution_device
-        do_cfg = guidance_scale > 1.0
 
         # 2. Which layers are given, per sample
         given_names = [given_layers_for(task, clip) for clip in (given or [None] * batch)]
+        guidance_scale = guidance_scale or self.default_guidance(given_names)
+        do_cfg = guidance_scale > 1.0
         layer_mask = torch.stack([given_mask(names) for names in given_names]).to(device)  # (B, 4)
 
         # 3. Prompt embeddings: conditional, and empty prompts for guidance
@@ -206,19 +225,20 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         latent_shape = (
             batch,
             len(LAYER_ORDER) * frames_per_layer,
-            self.transformer.config.in_channels,
+            self.transformer.config.out_channels,
             height // self.vae.spatial_compression,
             width // self.vae.spatial_compression,
         )
         dtype = self.transformer.dtype
         noise = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device, dtype)
-        given_frames = frame_mask(layer_mask, frames_per_layer)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+        given_frames = frame_mask(layer_mask, frames_per_layer)  # (B, F)
         if given is not None:
             video = torch.stack([clip_to_video(clip) for clip in given]).to(device)  # (B, 4, T, 3, H, W)
             clean = encode_layers(self.vae, video).to(dtype)  # (B, F, C, h, w)
         else:
             clean = torch.zeros(latent_shape, device=device, dtype=dtype)
-        latents = torch.where(given_frames, clean, noise)
+        keep = given_frames[:, :, None, None, None]  # (B, F, 1, 1, 1)
+        latents = torch.where(keep, clean, noise)
 
         # 5. Timesteps
         num_inference_steps = num_inference_steps or self.default_steps(given_names)
@@ -228,15 +248,16 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for t in self.scheduler.timesteps:
                 model_input = torch.cat([latents] * 2) if do_cfg else latents
+                input_given = torch.cat([given_frames] * 2) if do_cfg else given_frames  # (B or 2B, F)
                 timestep = t.expand(model_input.shape[0])  # (B or 2B,)
-                output = self.transformer(model_input, prompt_embeds, timestep=timestep).sample
+                output = self.transformer(model_input, prompt_embeds, timestep=timestep, given_frames=input_given).sample
                 sigma = timestep / self.scheduler.config.num_train_timesteps
                 velocity = velocity_from_output(output, model_input, sigma, self.config.prediction)
                 if do_cfg:
                     uncond, cond = velocity.chunk(2)
                     velocity = uncond + guidance_scale * (cond - uncond)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
-                latents = torch.where(given_frames, clean, latents)
+                latents = torch.where(keep, clean, latents)
                 progress_bar.update()
 
         # 7. Decode each sub-clip and split into layers
@@ -247,4 +268,5 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self.maybe_free_model_hooks()
         if not return_dict:
             return (clips, latents)
-        return LayerFlowPipelineOutput(clips=clips, latents=latents, num_inference_steps=num_inference_steps)
+        return LayerFlowPipelineOutput(clips=clips, latents=latents, num_inference_steps=num_inference_steps,
+                                       guidance_scale=guidance_scale)

@@ -305,8 +305,8 @@ def finish_stage(config: StageConfig, model_config: ModelConfig, transformer, pi
     """Export the stage's model/adapter, sample preview clips and, for content, run the motion check."""
     transformer.eval()
     out_dir = Path(config.out_dir)
-    steps = config.sample_steps or model_config.sampler.num_inference_steps
-    guidance = model_config.sampler.guidance_scale
+    steps = config.sample_steps or model_config.sampler.steps_for("generate")
+    guidance = model_config.sampler.guidance_for("generate")
     model_dir = adapter_dir = None
     metrics: dict[str, float] = {}
     if config.stage == "base":

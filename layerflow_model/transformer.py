@@ -16,6 +16,7 @@ from diffusers import CogVideoXTransformer3DModel, ModelMixin  # noqa: F401  (se
 from diffusers.models.embeddings import CogVideoXPatchEmbed
 from torch import nn
 
+from .conditioning import LAYER_ORDER
 from .config import NUM_PROMPT_LAYERS, ModelConfig
 
 # diffusers' pipeline loader looks a custom component's base class (``ModelMixin``) up in the
@@ -53,6 +54,32 @@ class AnyTextLengthPatchEmbed(CogVideoXPatchEmbed):
 
 
 #################################################################################
+#                        Given sub-clips as input channels                      #
+#################################################################################
+
+
+def input_channels(latent_channels: int, given_in_channels: bool) -> int:
+    """Patch-embedding input channels: C, or C + 4 x (C + 1) with the given sub-clips as channels."""
+    return latent_channels + (len(LAYER_ORDER) * (latent_channels + 1) if given_in_channels else 0)
+
+
+def given_layer_channels(hidden_states: torch.Tensor, given_frames: torch.Tensor) -> torch.Tensor:
+    """What every frame of every sub-clip also sees: the given sub-clips at the same time.
+
+    hidden_states (B, F, C, h, w) with F = 4 x f sub-clip frames; given_frames (B, F) bool.
+    Returns (B, F, 4 x (C + 1), h, w): for frame t of any sub-clip, the four sub-clips' latents at
+    frame t (zeros where not given) each followed by its given flag (1 or 0).
+    """
+    batch, frames, channels, height, width = hidden_states.shape
+    layers = len(LAYER_ORDER)
+    given = given_frames.to(hidden_states.dtype)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+    flagged = torch.cat([hidden_states * given, given.expand(-1, -1, 1, height, width)], dim=2)  # (B, F, C+1, h, w)
+    per_time = flagged.unflatten(1, (layers, frames // layers)).transpose(1, 2)  # (B, f, 4, C+1, h, w)
+    per_time = per_time.flatten(2, 3)  # (B, f, 4(C+1), h, w)
+    return per_time.repeat(1, layers, 1, 1, 1)  # (B, F, 4(C+1), h, w): frame l*f + t -> time t
+
+
+#################################################################################
 #                            Layer-aware transformer                            #
 #################################################################################
 
@@ -64,7 +91,10 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         hidden_states (B, F, C, h, w): the sub-clips' latents concatenated on the frame axis
             in the order fg, alpha, bg, blend (F = 4 x frames per layer);
         encoder_hidden_states (B, P, L, D): P prompts of L tokens each (P = 3: fg, bg, blend);
-        timestep (B,): flow-matching sigma x 1000, in [0, 1000].
+        timestep (B,): flow-matching sigma x 1000, in [0, 1000];
+        given_frames (B, F) bool: which frames hold given (clean) sub-clips; needed only when
+            the given sub-clips also enter as channels (``in_channels`` = C + 4 x (C + 1),
+            :func:`input_channels`), where every token then sees them at its own time and place.
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """
 
@@ -98,8 +128,18 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         self.layer_embedding = nn.Embedding(NUM_PROMPT_LAYERS, config.text_embed_dim)
         nn.init.zeros_(self.layer_embedding.weight)
 
-    def forward(self, hidden_states, encoder_hidden_states, timestep, return_dict: bool = True, **kwargs):
+    @property
+    def takes_given_channels(self) -> bool:
+        """True when the given sub-clips also enter as input channels."""
+        return self.config.in_channels == input_channels(self.config.out_channels, given_in_channels=True)
+
+    def forward(self, hidden_states, encoder_hidden_states, timestep, given_frames=None, return_dict: bool = True,
+                **kwargs):
         """See the class docstring for shapes; ``kwargs`` go to the stock forward."""
+        if self.takes_given_channels:
+            if given_frames is None:
+                raise ValueError("this transformer takes the given sub-clips as channels too: pass given_frames (B, F)")
+            hidden_states = torch.cat([hidden_states, given_layer_channels(hidden_states, given_frames)], dim=2)
         if encoder_hidden_states.ndim != 4:
             raise ValueError(
                 "encoder_hidden_states must be (B, prompts, tokens, dim), got shape "
@@ -129,7 +169,7 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
     return dict(
         num_attention_heads=t.num_attention_heads,
         attention_head_dim=t.attention_head_dim,
-        in_channels=latent_channels,
+        in_channels=input_channels(latent_channels, t.given_in_channels),
         out_channels=latent_channels,
         time_embed_dim=t.time_embed_dim,
         text_embed_dim=text_dim,

@@ -53,8 +53,9 @@ def load_eval_set(data: Path | None, shape: tuple[int, int, int], count: int, fi
 
 @task(cache_policy=NO_CACHE, task_run_name="model-{task_name}")
 def run_model_task(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], task_name: str, steps: int | None,
-                   guidance: float, seed: int, batch_size: int) -> list[LayeredClip]:
-    """The model's ``task_name`` on every sample (given layers from the sample, its prompts), in batches."""
+                   guidance: float | None, seed: int, batch_size: int) -> list[LayeredClip]:
+    """The model's ``task_name`` on every sample (given layers from the sample, its prompts), in batches;
+    ``steps``, ``guidance``: None takes the model's for the task."""
     generator = torch.Generator().manual_seed(seed)
     clips = []
     for start in range(0, len(samples), batch_size):

@@ -48,3 +48,8 @@ def test_impossible_sizes_are_rejected():
 def test_full_size_config_needs_a_local_folder():
     with pytest.raises(ValueError, match="pretrained_path"):
         build_pipeline(get_config("cogvideox-2b"))
+
+
+def test_a_stock_checkpoint_cannot_take_the_given_layers_as_channels(tmp_path):
+    with pytest.raises(ValidationError, match="transformer.given_in_channels"):
+        with_overrides(get_config("cogvideox-2b"), {"transformer.given_in_channels": True, "pretrained_path": str(tmp_path)})

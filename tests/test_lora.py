@@ -6,12 +6,15 @@ from diffusers import CogVideoXTransformer3DModel
 
 from layerflow_model import build_pipeline, get_config
 from layerflow_model import lora
+from layerflow_model.config import with_overrides
 
 
 @pytest.fixture()
 def transformer():
     torch.manual_seed(0)
-    transformer = build_pipeline(get_config("small", text_encoder={"kind": "random_bert", "tokens_per_prompt": 4})).transformer
+    config = get_config("small", text_encoder={"kind": "random_bert", "tokens_per_prompt": 4})
+    paper_layout = with_overrides(config, {"transformer.given_in_channels": False})  # comparable to a stock DiT
+    transformer = build_pipeline(paper_layout).transformer
     lora.add_adapter(transformer, lora.MOTION, rank=2, every_n_blocks=3)
     lora.add_adapter(transformer, lora.CONTENT, rank=4, every_n_blocks=3)
     with torch.no_grad():  # trained adapters are not the identity

@@ -137,3 +137,33 @@ def test_bad_inputs_name_what_is_wrong(pipe):
         pipe(prompt_embeds=torch.zeros(1, 8, 32), num_inference_steps=1)
     with pytest.raises(ValueError, match="multiples of 8"):
         pipe(PROMPTS, height=20, num_inference_steps=1)
+
+
+def test_each_task_kind_samples_with_its_own_guidance(tmp_path):
+    config = with_overrides(get_config("tiny"), {"sampler.decompose_guidance": 1.0, "sampler.generate_guidance": 3.0})
+    pipe = build_pipeline(config)  # sampler.guidance_scale = 6, fill_guidance None
+    pipe.set_progress_bar_config(disable=True)
+    calls = record_outputs(pipe)
+    truth = ground_truth()
+    for kwargs, guidance in [(dict(given=truth, task="decompose"), 1.0), (dict(), 3.0),
+                             (dict(given=truth, task="fill_background"), 6.0), (dict(guidance_scale=2.0), 2.0)]:
+        calls.clear()
+        out = pipe(PROMPTS, num_inference_steps=1, **kwargs)
+        assert out.guidance_scale == guidance, kwargs
+        assert calls[0].shape[0] == (1 if guidance == 1.0 else 2)  # guidance runs the empty prompts alongside
+    pipe.save_pretrained(tmp_path / "model")
+    loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
+    assert (loaded.config.decompose_guidance, loaded.config.fill_guidance, loaded.config.generate_guidance) == (1.0, None, 3.0)
+
+
+def test_a_model_that_takes_the_given_layers_as_channels_runs_every_task(tmp_path):
+    pipe = build_pipeline(with_overrides(get_config("tiny"), {"transformer.given_in_channels": True}))
+    pipe.set_progress_bar_config(disable=True)
+    truth = ground_truth()
+    for kwargs in [dict(given=truth, task="decompose"), dict(given=truth, task="fill_foreground"), dict()]:
+        assert run(pipe, **kwargs).clips[0].present_layers() == ("fg", "alpha", "bg", "blend")
+    pipe.save_pretrained(tmp_path / "model")
+    loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.transformer.takes_given_channels
+    assert torch.equal(run(loaded, given=truth, task="decompose").latents, run(pipe, given=truth, task="decompose").latents)

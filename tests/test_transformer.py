@@ -5,6 +5,7 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 
 from layerflow_model import LayerFlowTransformer
+from layerflow_model.transformer import given_layer_channels, input_channels
 
 STOCK_KWARGS = dict(
     num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=8, time_embed_dim=32,
@@ -65,3 +66,21 @@ def test_flat_text_is_rejected_with_the_expected_shape():
         ours(video, text, t)
     with pytest.raises(ValueError, match="at most 3 prompts"):
         ours(video, torch.zeros(2, 4, 2, 24), t)
+
+
+def test_given_sub_clips_can_also_enter_as_channels_at_their_own_time():
+    # Two frames per sub-clip (F = 8), one channel; only the blend (frames 6, 7) is given.
+    video = torch.arange(8.0).reshape(1, 8, 1, 1, 1)
+    given = torch.tensor([[False] * 6 + [True] * 2])
+    channels = given_layer_channels(video, given)  # (1, 8, 4 x (1 + 1), 1, 1)
+    # Frame t of every sub-clip sees (fg, flag, alpha, flag, bg, flag, blend_t, 1).
+    expected = torch.tensor([[0, 0, 0, 0, 0, 0, 6, 1], [0, 0, 0, 0, 0, 0, 7, 1]] * 4, dtype=torch.float32)
+    assert torch.equal(channels[0, :, :, 0, 0], expected)
+
+    ours = LayerFlowTransformer(**{**STOCK_KWARGS, "in_channels": input_channels(8, given_in_channels=True)}).eval()
+    assert ours.takes_given_channels
+    video, text, t = inputs(frames=8, prompts=3)
+    with torch.no_grad():
+        assert ours(video, text, t, given_frames=given.expand(2, -1)).sample.shape == video.shape
+    with pytest.raises(ValueError, match="pass given_frames"):
+        ours(video, text, t)
