@@ -108,9 +108,6 @@ class ObjectiveConfig(StrictModel):
         return self
 
 
-SamplingKind = Literal["decompose", "fill", "generate"]  # blend given; other layers given; none given
-
-
 class SamplerConfig(StrictModel):
     """Default sampling settings of the pipeline, per kind of task; a kind's unset step count
     falls back to ``num_inference_steps`` and its unset guidance to ``guidance_scale``."""
@@ -123,14 +120,6 @@ class SamplerConfig(StrictModel):
     decompose_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
     fill_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
     generate_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
-
-    def steps_for(self, kind: SamplingKind) -> int:
-        """Sampling steps of a kind of task."""
-        return getattr(self, f"{kind}_steps") or self.num_inference_steps
-
-    def guidance_for(self, kind: SamplingKind) -> float:
-        """Classifier-free guidance scale of a kind of task."""
-        return getattr(self, f"{kind}_guidance") or self.guidance_scale
 
 
 class LoraSettings(StrictModel):

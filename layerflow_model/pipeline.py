@@ -245,10 +245,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
 
         # 6. Denoising loop; given latents written back after every step
+        input_given = torch.cat([given_frames] * 2) if do_cfg else given_frames  # (B or 2B, F)
         with self.progress_bar(total=num_inference_steps) as progress_bar:
             for t in self.scheduler.timesteps:
                 model_input = torch.cat([latents] * 2) if do_cfg else latents
-                input_given = torch.cat([given_frames] * 2) if do_cfg else given_frames  # (B or 2B, F)
                 timestep = t.expand(model_input.shape[0])  # (B or 2B,)
                 output = self.transformer(model_input, prompt_embeds, timestep=timestep, given_frames=input_given).sample
                 sigma = timestep / self.scheduler.config.num_train_timesteps

@@ -305,8 +305,9 @@ def finish_stage(config: StageConfig, model_config: ModelConfig, transformer, pi
     """Export the stage's model/adapter, sample preview clips and, for content, run the motion check."""
     transformer.eval()
     out_dir = Path(config.out_dir)
-    steps = config.sample_steps or model_config.sampler.steps_for("generate")
-    guidance = model_config.sampler.guidance_for("generate")
+    generating = [()]  # previews and the motion check generate: no layer given
+    steps = config.sample_steps or pipe.default_steps(generating)
+    guidance = pipe.default_guidance(generating)
     model_dir = adapter_dir = None
     metrics: dict[str, float] = {}
     if config.stage == "base":

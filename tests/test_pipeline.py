@@ -94,20 +94,25 @@ def record_outputs(pipe) -> list[torch.Tensor]:
     return outputs
 
 
-def test_each_task_kind_samples_with_its_own_step_count(tmp_path):
-    config = with_overrides(get_config("tiny"), {"sampler.decompose_steps": 1, "sampler.generate_steps": 3})
-    pipe = build_pipeline(config)  # sampler.num_inference_steps = 2, fill_steps None
+def test_each_task_kind_samples_with_its_own_steps_and_guidance(tmp_path):
+    config = with_overrides(get_config("tiny"), {"sampler.decompose_steps": 1, "sampler.generate_steps": 3,
+                                                 "sampler.decompose_guidance": 1.0, "sampler.generate_guidance": 3.0})
+    pipe = build_pipeline(config)  # sampler.num_inference_steps = 2, guidance_scale = 6, fill_* None
     pipe.set_progress_bar_config(disable=True)
     calls = record_outputs(pipe)
     truth = ground_truth()
-    for kwargs, steps in [(dict(given=truth, task="decompose"), 1), (dict(), 3),
-                          (dict(given=truth, task="fill_background"), 2), (dict(num_inference_steps=4), 4)]:
+    for kwargs, steps, guidance in [(dict(given=truth, task="decompose"), 1, 1.0), (dict(), 3, 3.0),
+                                    (dict(given=truth, task="fill_background"), 2, 6.0),
+                                    (dict(num_inference_steps=4, guidance_scale=2.0), 4, 2.0)]:
         calls.clear()
-        pipe(PROMPTS, guidance_scale=1.0, **kwargs)
-        assert len(calls) == steps, kwargs
+        out = pipe(PROMPTS, **kwargs)
+        assert len(calls) == out.num_inference_steps == steps, kwargs
+        assert out.guidance_scale == guidance, kwargs
+        assert calls[0].shape[0] == (1 if guidance == 1.0 else 2)  # guidance runs the empty prompts alongside
     pipe.save_pretrained(tmp_path / "model")
     loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
     assert (loaded.config.decompose_steps, loaded.config.fill_steps, loaded.config.generate_steps) == (1, None, 3)
+    assert (loaded.config.decompose_guidance, loaded.config.fill_guidance, loaded.config.generate_guidance) == (1.0, None, 3.0)
 
 
 def test_one_step_from_pure_noise_returns_the_networks_clean_layers():
@@ -137,23 +142,6 @@ def test_bad_inputs_name_what_is_wrong(pipe):
         pipe(prompt_embeds=torch.zeros(1, 8, 32), num_inference_steps=1)
     with pytest.raises(ValueError, match="multiples of 8"):
         pipe(PROMPTS, height=20, num_inference_steps=1)
-
-
-def test_each_task_kind_samples_with_its_own_guidance(tmp_path):
-    config = with_overrides(get_config("tiny"), {"sampler.decompose_guidance": 1.0, "sampler.generate_guidance": 3.0})
-    pipe = build_pipeline(config)  # sampler.guidance_scale = 6, fill_guidance None
-    pipe.set_progress_bar_config(disable=True)
-    calls = record_outputs(pipe)
-    truth = ground_truth()
-    for kwargs, guidance in [(dict(given=truth, task="decompose"), 1.0), (dict(), 3.0),
-                             (dict(given=truth, task="fill_background"), 6.0), (dict(guidance_scale=2.0), 2.0)]:
-        calls.clear()
-        out = pipe(PROMPTS, num_inference_steps=1, **kwargs)
-        assert out.guidance_scale == guidance, kwargs
-        assert calls[0].shape[0] == (1 if guidance == 1.0 else 2)  # guidance runs the empty prompts alongside
-    pipe.save_pretrained(tmp_path / "model")
-    loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
-    assert (loaded.config.decompose_guidance, loaded.config.fill_guidance, loaded.config.generate_guidance) == (1.0, None, 3.0)
 
 
 def test_a_model_that_takes_the_given_layers_as_channels_runs_every_task(tmp_path):
