@@ -1,0 +1,109 @@
+"""How well can any model fill or generate a layer that only a prompt describes?
+
+The synthetic prompts name a layer's attributes (colour, shape, size, direction, pattern, ...)
+but not where the shape starts, the background's phase, period or angle. A layer made from its
+prompt alone (the background when filling it behind a given foreground, the foreground when
+filling it over a given background, both when generating) is therefore scored against one draw
+out of many that fit the prompt. This benchmark measures that ceiling on the held-out seeds the
+evaluation uses: it draws up to ``--max-worlds`` worlds from the synthetic recipe's own attribute
+sampler and keeps, for each clip, up to ``--draws`` whose foreground (background) prompt is the
+clip's word for word (rejection sampling, so the kept draws follow the exact distribution given
+the prompt), then scores
+
+- ``sampler``: each draw against the truth, averaged: a perfect generative model;
+- ``mean``: the per-pixel mean of the draws against the truth: the best a model that returns
+  one average answer (a one-step regressor) can expect.
+
+Metrics as the evaluation computes them: background PSNR (dB) and alpha IoU (alpha > 0.5),
+averaged over the clips. A clip whose prompt is so rare that fewer than 2 matching worlds turn
+up is left out and counted in ``skipped``. Prints one JSON object:
+``{"clips", "scored", "skipped", "draws", "bg_psnr": {"sampler", "mean"}, "alpha_iou": {...}}``.
+
+    python benchmarks/prompt_ceiling.py --clips 16 --draws 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from data_recipes.synthetic import (
+    TRAIN_SEED_LIMIT,
+    describe_background,
+    describe_foreground,
+    held_out_samples,
+    render_background,
+    render_foreground,
+    sample_attributes,
+)
+from layerflow_model.matting_metrics import alpha_iou
+from layerflow_model.metrics import psnr
+
+
+def same_prompt_draws(fg_prompts: set[str], bg_prompts: set[str], draws: int, max_worlds: int,
+                      shape: tuple[int, int, int], rng: np.random.Generator) -> tuple[dict, dict]:
+    """Up to ``draws`` foreground (background) attribute sets per prompt whose caption is that prompt.
+
+    Draws at most ``max_worlds`` worlds of (frames, height, width) ``shape``; returns
+    ``{prompt: [FgAttributes, ...]}`` and ``{prompt: [BgAttributes, ...]}``.
+    """
+    foregrounds = {prompt: [] for prompt in fg_prompts}
+    backgrounds = {prompt: [] for prompt in bg_prompts}
+    for _ in tqdm(range(max_worlds), desc="worlds", mininterval=5):
+        fg, bg = sample_attributes(rng, *shape)
+        for kept, caption, attributes in ((foregrounds, describe_foreground(fg), fg),
+                                          (backgrounds, describe_background(bg), bg)):
+            if caption in kept and len(kept[caption]) < draws:
+                kept[caption].append(attributes)
+        if all(len(v) == draws for v in foregrounds.values()) and all(len(v) == draws for v in backgrounds.values()):
+            break
+    return foregrounds, backgrounds
+
+
+def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true_alpha: np.ndarray,
+                   true_bg: np.ndarray) -> dict[str, dict[str, float]]:
+    """Sampler and mean scores of drawn alphas (T, H, W) and backgrounds (T, H, W, 3), all in [0, 1]."""
+    return {
+        "bg_psnr": {"sampler": float(np.mean([psnr(bg, true_bg) for bg in backgrounds])),
+                    "mean": psnr(np.mean(backgrounds, axis=0), true_bg)},
+        "alpha_iou": {"sampler": float(np.mean([alpha_iou(a, true_alpha) for a in alphas])),
+                      "mean": alpha_iou(np.mean(alphas, axis=0), true_alpha)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=16, help="held-out clips (seeds 1,000,000 ..)")
+    parser.add_argument("--draws", type=int, default=16, help="same-prompt worlds drawn per clip")
+    parser.add_argument("--max-worlds", type=int, default=2_000_000, help="most worlds drawn in all")
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", type=int, default=32, help="height and width in pixels")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    args = parser.parse_args()
+    shape = (args.frames, args.size, args.size)
+    rng = np.random.default_rng(args.seed)
+    samples = held_out_samples(args.clips, *shape)
+    foregrounds, backgrounds = same_prompt_draws({sample.prompts.fg for sample in samples}, {sample.prompts.bg for sample in samples},
+                                                 args.draws, args.max_worlds, shape, rng)
+    per_clip = []
+    for sample in samples:
+        fgs, bgs = foregrounds[sample.prompts.fg], backgrounds[sample.prompts.bg]
+        if min(len(fgs), len(bgs)) < 2:
+            print(f"skipped {sample.key}: {len(fgs)} foreground and {len(bgs)} background draws match its prompts",
+                  file=sys.stderr)
+            continue
+        alphas = [render_foreground(fg, *shape)[1] for fg in fgs]
+        per_clip.append(ceiling_scores(alphas, [render_background(bg, *shape) for bg in bgs],
+                                       sample.clip.alpha, sample.clip.bg))
+    summary = {metric: {kind: float(np.mean([clip[metric][kind] for clip in per_clip])) for kind in ("sampler", "mean")}
+               for metric in ("bg_psnr", "alpha_iou")}
+    print(json.dumps({"clips": args.clips, "scored": len(per_clip), "skipped": args.clips - len(per_clip),
+                      "draws": args.draws, "first_seed": TRAIN_SEED_LIMIT, **summary}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""benchmarks/prompt_ceiling.py: what a layer made from its prompt alone can score against one held-out draw."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "prompt_ceiling.py"
+
+
+def test_prompt_ceiling_scores_a_sampler_and_a_mean_for_each_metric():
+    command = [sys.executable, str(BENCHMARK), "--clips", "1", "--draws", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert (result["clips"], result["scored"], result["skipped"], result["draws"]) == (1, 1, 0, 2)
+    assert 0 <= result["alpha_iou"]["sampler"] <= 1 and 0 <= result["alpha_iou"]["mean"] <= 1
+    assert 0 < result["bg_psnr"]["sampler"] < 60 and 0 < result["bg_psnr"]["mean"] < 60  # other draws, not the truth
