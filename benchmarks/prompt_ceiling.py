@@ -87,8 +87,8 @@ def main() -> None:
     shape = (args.frames, args.size, args.size)
     rng = np.random.default_rng(args.seed)
     samples = held_out_samples(args.clips, *shape)
-    foregrounds, backgrounds = same_prompt_draws({sample.prompts.fg for sample in samples}, {sample.prompts.bg for sample in samples},
-                                                 args.draws, args.max_worlds, shape, rng)
+    fg_prompts, bg_prompts = {sample.prompts.fg for sample in samples}, {sample.prompts.bg for sample in samples}
+    foregrounds, backgrounds = same_prompt_draws(fg_prompts, bg_prompts, args.draws, args.max_worlds, shape, rng)
     per_clip = []
     for sample in samples:
         fgs, bgs = foregrounds[sample.prompts.fg], backgrounds[sample.prompts.bg]
