@@ -8,6 +8,7 @@ shipped copy: the same diffusers folder with the transformer's weights stored in
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,8 +32,9 @@ def shipped_model_dir() -> Path:
 def ship_model(model_dir: Path, dest: Path = SHIPPED_MODEL_DIR) -> Path:
     """Copy the pipeline folder ``model_dir`` to ``dest`` with float16 transformer weights; return ``dest``.
 
-    Written to a temporary sibling of ``dest`` and renamed over it, so a reader never sees a
-    half-written model.
+    The configs lose ``_name_or_path`` (diffusers records the folder a model was loaded from,
+    a path on the training machine). Written to a temporary sibling of ``dest`` and renamed
+    over it, so a reader never sees a half-written model.
     """
     model_dir, dest = Path(model_dir), Path(dest)
     if not (model_dir / "model_index.json").is_file():
@@ -43,6 +45,10 @@ def ship_model(model_dir: Path, dest: Path = SHIPPED_MODEL_DIR) -> Path:
     weights = load_file(staging / TRANSFORMER_WEIGHTS)
     save_file({name: tensor.half() for name, tensor in weights.items()}, staging / TRANSFORMER_WEIGHTS,
               metadata={"format": "pt"})
+    for config_file in [staging / "model_index.json", *staging.glob("*/config.json")]:
+        config = json.loads(config_file.read_text())
+        config.pop("_name_or_path", None)
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     previous = dest.with_name(f".{dest.name}-previous")
     shutil.rmtree(previous, ignore_errors=True)  # left by an interrupted earlier call
     if dest.exists():

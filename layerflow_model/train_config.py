@@ -225,10 +225,10 @@ PROFILES: dict[str, TrainConfig] = {
     "default": TrainConfig(
         model="small",
         base=StageSettings(steps=1200, batch_size=8, lr=1e-3, warmup_steps=50, checkpoint_every=100,
-                           task_mixture=TaskMixture(decompose=3.0)),
+                           task_mixture=TaskMixture(decompose=6.0)),
         motion=StageSettings(steps=100, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50),
         content=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50,
-                              task_mixture=TaskMixture(decompose=3.0)),
+                              task_mixture=TaskMixture(decompose=6.0)),
         auto_data=AutoData(synthetic_count=2000, coarse_count=32, frozen_count=250, static_count=250, copy_paste_count=250),
     ),
 }

@@ -24,11 +24,14 @@ def invoke(*args):
 
 
 def test_ship_model_stores_float16_weights_that_load_as_float32(tmp_path):
-    invoke("new-model", "--config", "tiny", "--out", tmp_path / "trained")
+    invoke("new-model", "--config", "tiny", "--out", tmp_path / "new")
+    LayerFlowPipeline.from_pretrained(tmp_path / "new").save_pretrained(tmp_path / "trained")  # as a stage exports it
+    assert tmp_path.name in (tmp_path / "trained" / "model_index.json").read_text()  # diffusers records where it came from
     shipped = ship_model(tmp_path / "trained", tmp_path / "pretrained" / "small")
 
     assert {t.dtype for t in load_file(shipped / TRANSFORMER_WEIGHTS).values()} == {torch.float16}
     assert sorted(p.name for p in (tmp_path / "pretrained").iterdir()) == ["small"]  # no staging folder left
+    assert not [p for p in shipped.rglob("*.json") if tmp_path.name in p.read_text()]  # no training-machine paths
     original, copy = (LayerFlowPipeline.from_pretrained(p) for p in (tmp_path / "trained", shipped))
     assert copy.transformer.dtype == torch.float32
     prompt = LayerPrompts(fg="a red disc", bg="blue stripes", blend="a red disc over blue stripes")
