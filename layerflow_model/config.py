@@ -183,11 +183,11 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # A one-step regressor of the clean layers, sampled in one step, that also sees the given
     # layers as input channels: within CPU budgets the velocity-trained flow model did not
     # learn alpha, and the given layers in their own frames only were learnt too slowly.
-    # Four blocks: at equal wall time they score at least what six do, and train 1.4-1.6x
-    # faster (README "Model design").
+    # Three blocks: at 400 steps two to six blocks score alike, and three train about 2.2x
+    # faster per step than six (README "Model design").
     "small": ModelConfig(
         name="small",
-        transformer=TransformerConfig(num_layers=4, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
+        transformer=TransformerConfig(num_layers=3, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
                                       given_in_channels=True),
         codec=CodecConfig(kind="pixel_unshuffle", factor=4),
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),

@@ -224,7 +224,7 @@ PROFILES: dict[str, TrainConfig] = {
     ),
     "default": TrainConfig(
         model="small",
-        base=StageSettings(steps=1700, batch_size=8, lr=2e-3, warmup_steps=50, checkpoint_every=100,
+        base=StageSettings(steps=2200, batch_size=8, lr=2e-3, warmup_steps=50, checkpoint_every=100,
                            task_mixture=TaskMixture(decompose=6.0)),
         motion=StageSettings(steps=100, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50),
         content=StageSettings(steps=150, batch_size=8, lr=1e-3, warmup_steps=10, checkpoint_every=50,
