@@ -12,6 +12,7 @@ import typer
 class Profile(str, Enum):
     quick = "quick"
     default = "default"
+    gpu = "gpu"
 
 
 class Stage(str, Enum):
@@ -23,7 +24,7 @@ class Stage(str, Enum):
 def train(
     out: Annotated[Path, typer.Option("--out", help="output folder: data/, cache/, base/, motion/, content/, mlflow.db")],
     config: Annotated[Optional[Path], typer.Option("--config", help="a training config (YAML or JSON): model, seed, base:, motion:, content:")] = None,
-    profile: Annotated[Optional[Profile], typer.Option("--profile", help="a named config: quick (a few minutes on 2 CPU cores, builds its own data) or default (about 40 minutes)")] = None,
+    profile: Annotated[Optional[Profile], typer.Option("--profile", help="a named config: quick (a few minutes on 2 CPU cores, builds its own data), default (about 30 minutes) or gpu (one CUDA GPU, about 7 minutes on an H200)")] = None,
     from_stage: Annotated[Stage, typer.Option("--from-stage", help="first stage to run; earlier ones are reused from --out")] = Stage.base,
 ) -> None:
     """Train the base model, the motion LoRA and the content LoRA, tracked in MLflow.

@@ -14,16 +14,9 @@ from pathlib import Path
 from prefect import flow
 
 from layerflow_model.callbacks import StageArtifacts
-from layerflow_model.completion import latest_done, stage_key
-from layerflow_model.train_config import STAGES, StageName, TrainConfig, get_profile, load_model_config, read_train_config
+from layerflow_model.completion import keyed_stage_config, latest_done
+from layerflow_model.train_config import STAGES, StageName, load_model_config, load_training_config
 from tasks.train_tasks import build_auto_data, close_training_run, open_training_run, run_stage
-
-
-def load_training_config(profile: str | None, config_file: Path | None) -> TrainConfig:
-    """The config of exactly one of a profile name or a config file."""
-    if (profile is None) == (config_file is None):
-        raise ValueError("give exactly one of a profile (quick, default) and a config file")
-    return get_profile(profile) if profile is not None else read_train_config(config_file)
 
 
 def earlier_stages(out: Path, from_stage: StageName) -> dict[str, tuple[str, StageArtifacts]]:
@@ -61,14 +54,7 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
     tracking, parent = open_training_run(out, config, data, name=f"train-from-{from_stage}", run_id=parent_run_id)
     try:
         for stage in STAGES[STAGES.index(from_stage):]:
-            upstream = {"base": None, "motion": "base", "content": "motion"}[stage]
-            stage_config = config.stage_config(
-                stage, out_dir=out / stage, cache_dir=out / "cache", data=data[stage],
-                init_from=results["base"][1].model_dir if stage != "base" else None,
-                motion_adapter=results["motion"][1].adapter_dir if stage == "content" else None,
-            )
-            key = stage_key(stage_config, results[upstream][0] if upstream else "")
-            stage_config = stage_config.model_copy(update={"out_dir": out / stage / key})
+            key, stage_config = keyed_stage_config(config, stage, out, data[stage], results)
             results[stage] = (key, run_stage(stage_config, key, tracking, parent))
     except BaseException:
         if parent_run_id is None:

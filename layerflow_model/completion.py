@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .callbacks import StageArtifacts
 from .latent_cache import data_content_hash
-from .train_config import StageConfig
+from .train_config import StageConfig, StageName, TrainConfig
 from .video_io import atomic_output
 
 DONE_FILE = "DONE.json"
@@ -31,6 +31,20 @@ def stage_key(config: StageConfig, upstream_key: str = "") -> str:
         "upstream": upstream_key,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def keyed_stage_config(config: TrainConfig, stage: StageName, out: Path, data: list[Path],
+                       earlier: dict[str, tuple[str, StageArtifacts]]) -> tuple[str, StageConfig]:
+    """(key, flat config) of one stage of a run in ``out``: its folder ``out/<stage>/<key>/``, its cache
+    ``out/cache``, built on the ``earlier`` stages' (key, artifacts) (``base`` for motion, both for content)."""
+    upstream = {"base": None, "motion": "base", "content": "motion"}[stage]
+    stage_config = config.stage_config(
+        stage, out_dir=out / stage, cache_dir=out / "cache", data=data,
+        init_from=earlier["base"][1].model_dir if stage != "base" else None,
+        motion_adapter=earlier["motion"][1].adapter_dir if stage == "content" else None,
+    )
+    key = stage_key(stage_config, earlier[upstream][0] if upstream else "")
+    return key, stage_config.model_copy(update={"out_dir": out / stage / key})
 
 
 def write_done(artifacts: StageArtifacts, key: str) -> Path:

@@ -1,4 +1,4 @@
-"""The model that ships inside the package: ``small``, trained by the ``default`` pipeline profile.
+"""The model that ships inside the package: ``small``, trained by the ``gpu`` profile (``default`` on a CPU).
 
 ``layerflow generate``, ``decompose``, ``fill-background`` and ``fill-foreground`` use it when
 no ``--model`` is given. :func:`ship_model` turns a pipeline's exported model folder into the

@@ -12,13 +12,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from data_recipes.build import build
-from data_recipes.coarse_video import CoarseVideoConfig, CoarseVideoRecipe
-from data_recipes.copy_paste import CopyPasteConfig, CopyPasteRecipe
-from data_recipes.frozen import FrozenConfig, FrozenRecipe
-from data_recipes.layered_images import LayeredImagesConfig, LayeredImagesRecipe
-from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
-from data_recipes.synthetic_sources import write_copy_paste_sources, write_layered_image_sources, write_video_sources
+from data_recipes.training_data import build_training_data
 from layerflow_model.callbacks import StageArtifacts
 from layerflow_model.completion import read_done, write_done
 from layerflow_model.config import ClipConfig
@@ -35,25 +29,8 @@ from .tracking import Tracking, close_run, data_tags, flat_params, log_params_an
 
 @task(cache_policy=NO_CACHE)
 def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, list[Path]]:
-    """Build data for every stage (synthetic + coarse, frozen copy-paste, layered images + copy-paste); stage -> folders.
-
-    Shard builds skip shards already complete for the same plan, so a rerun is cheap.
-    """
-    data = Path(out) / "data"
-    shape = SyntheticConfig(count=1, frames=clip.num_frames, height=clip.height, width=clip.width, fps=clip.fps)
-    size = dict(frames=clip.num_frames, height=clip.height, width=clip.width)
-    build(SyntheticRecipe(shape.model_copy(update={"count": auto.synthetic_count})), data / "synthetic")
-    videos = write_video_sources(data / "sources" / "videos", auto.coarse_count, shape)
-    build(CoarseVideoRecipe(CoarseVideoConfig(src=videos, **size)), data / "coarse")
-    fg_dir, bg_dir = write_copy_paste_sources(data / "sources", max(auto.frozen_count, auto.copy_paste_count), shape)
-    build(CopyPasteRecipe(CopyPasteConfig(src=fg_dir, backgrounds=bg_dir, matte_plain_images=False, fps=clip.fps, **size)),
-          data / "copy-paste")
-    build(FrozenRecipe(FrozenConfig(src=data / "copy-paste")), data / "frozen")
-    images = write_layered_image_sources(data / "sources" / "images", auto.static_count, shape)
-    build(LayeredImagesRecipe(LayeredImagesConfig(src=images, matte_composites=False, fps=clip.fps, **size)),
-          data / "layered-images")
-    return {"base": [data / "synthetic", data / "coarse"], "motion": [data / "frozen"],
-            "content": [data / "layered-images", data / "copy-paste"]}
+    """Build data for every stage into ``out/data`` (complete shards are kept); stage -> folders."""
+    return build_training_data(Path(out) / "data", auto, clip)
 
 
 #################################################################################

@@ -35,7 +35,7 @@ def test_deploy_all_then_a_worker_runs_the_data_deployment(prefect_server, tmp_p
     prefect("work-pool", "create", "layerflow-process", "--type", "process", env=env)
     prefect("deploy", "--all", env=env)
     deployments, _ = asyncio.run(deployments_and_runs())
-    assert {"nightly-synthetic", "train-default", "evaluate", "pipeline-quick", "pipeline-default"} <= set(deployments)
+    assert {"nightly-synthetic", "train-default", "evaluate", "pipeline-quick", "pipeline-default", "pipeline-gpu"} <= set(deployments)
     nightly = deployments["nightly-synthetic"]
     assert nightly.work_pool_name == "layerflow-process"
     assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]

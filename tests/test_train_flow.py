@@ -1,5 +1,8 @@
 """The training flow on a local Prefect server: the MLflow run tree, skipping finished stages, failures, the CLI."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,13 @@ from typer.testing import CliRunner
 
 from flows.cli_train import train
 from flows.train import train_flow
+from layerflow_model.train_config import STAGES
 from tasks.tracking import EXPERIMENT, STAGE_TAG
+
+DEVICE_TRAINING = Path(__file__).resolve().parents[1] / "benchmarks" / "device_training.py"
+# Runs a script as __main__ with Prefect and MLflow unimportable, as on a GPU machine that has neither.
+WITHOUT_ORCHESTRATION = ("import runpy, sys; sys.modules.update(prefect=None, mlflow=None); "
+                         "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 SETTINGS = {"steps": 3, "batch_size": 2, "lr": 1e-3, "checkpoint_every": 2, "sample_steps": 2, "preview_count": 1}
 
@@ -72,6 +81,19 @@ def test_a_rerun_skips_finished_stages_and_from_stage_reuses_earlier_ones(traine
     assert later["content"].out_dir != first["content"].out_dir and later["content"].final_step == 2
     _, runs = runs_of(out)
     assert sorted(r.data.tags[STAGE_TAG] for r in runs if STAGE_TAG in r.data.tags) == ["base", "content", "content", "motion"]
+
+
+def test_device_training_finds_the_flows_stages_without_prefect_or_mlflow(trained):
+    out, first = trained
+    command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING),
+               "--config", str(write_config(out)), "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    keys = {line["step"]: line["key"] for line in lines if line.get("step") in STAGES}
+    assert keys == {stage: first[stage].out_dir.name for stage in STAGES}  # same folders: nothing retrained
+    assert lines[-1]["model"] == str(first["content"].model_dir)
+    assert set(lines[-1]["seconds"]) == {"data", *STAGES}
 
 
 def test_a_failing_stage_is_marked_failed(trained, monkeypatch):

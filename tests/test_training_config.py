@@ -6,8 +6,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from flows.train import earlier_stages, load_training_config
-from layerflow_model.train_config import PROFILES, StageConfig, get_profile, read_train_config
+from flows.train import earlier_stages
+from layerflow_model.train_config import PROFILES, StageConfig, get_profile, load_training_config, read_train_config
 
 STAGE = dict(model="tiny", data=[Path("shards")], out_dir=Path("out"), steps=4, lr=1e-3)
 
@@ -21,9 +21,10 @@ def write_config(tmp_path, **changes) -> Path:
 
 
 def test_profiles_are_complete_training_configs():
-    assert set(PROFILES) == {"quick", "default"}
+    assert set(PROFILES) == {"quick", "default", "gpu"}
     quick = get_profile("quick")
     assert quick.model == "small" and quick.base.steps > 0 and quick.content.static_batch_fraction == 0.5
+    assert get_profile("gpu").device == "cuda" and get_profile("gpu").model == get_profile("default").model
     with pytest.raises(ValueError, match="profile: unknown 'fast'; choose one of"):
         get_profile("fast")
 
