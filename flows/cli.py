@@ -27,7 +27,7 @@ BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the
 
 @app.command()
 def pipeline(
-    profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run), default (40 minutes on 2 CPU cores) or gpu (one CUDA GPU; add --device cuda)")] = "quick",
+    profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run), default (about 30 minutes on 2 CPU cores) or gpu (one CUDA GPU; add --device cuda)")] = "quick",
     out: Annotated[Path, typer.Option(help="run folder: data, stages, model/, eval/, mlflow.db")] = Path("runs/quick"),
     device: Device = "cpu",
 ) -> None:

@@ -3,7 +3,7 @@
 A stage is ``base`` (the model itself), ``motion`` (the motion LoRA on frozen clips) or
 ``content`` (the content LoRA on static images and moving copy-paste videos). The training
 loop takes a flat :class:`StageConfig`; a :class:`TrainConfig` (a YAML/JSON file or a named
-profile, ``quick`` or ``default``) holds the settings of all three stages plus what they
+profile: ``quick``, ``default`` or ``gpu``) holds the settings of all three stages plus what they
 share, and resolves one stage's config once the flow knows where earlier stages put their
 artifacts. Every config rejects unknown keys and wrong types and names the offending field.
 
