@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from layerflow_model.train_config import PROFILES
 
-class Profile(str, Enum):
-    quick = "quick"
-    default = "default"
-    gpu = "gpu"
+
+# The named training configs, one choice per entry of PROFILES.
+Profile = Enum("Profile", {name: name for name in PROFILES}, type=str)
 
 
 class Stage(str, Enum):
