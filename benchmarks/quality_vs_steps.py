@@ -49,6 +49,7 @@ from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip
 from layerflow_model.callbacks import NoCallbacks
+from layerflow_model.checkpoint import TRAINABLE_FILE
 from layerflow_model.config import ModelConfig, with_overrides
 from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import json_safe, score_clip, summarize
@@ -61,7 +62,6 @@ CURVE_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae"
 HIGHER_IS_BETTER = {"alpha_iou": True, "alpha_mad": False, "bg_psnr": True, "fg_psnr": True,
                     "composite_mae": False, "oracle_accuracy": True}
 BASELINES = ("median", "classical")
-WEIGHTS_FILE = "model.safetensors"  # accelerate's save_state(safe_serialization=True) name for the model
 
 
 #################################################################################
@@ -153,7 +153,7 @@ class QualityCurve(NoCallbacks):
 
     def on_checkpoint(self, path: Path) -> None:
         tic = time.perf_counter()
-        self.pipe.transformer.load_state_dict(load_file(Path(path) / WEIGHTS_FILE))
+        self.pipe.transformer.load_state_dict(load_file(Path(path) / TRAINABLE_FILE))  # base: every parameter
         self.pipe.transformer.eval()
         point = {"step": self.step, **evaluate(self.pipe, self.scorer, self.seed),
                  "seconds": self.train_seconds}

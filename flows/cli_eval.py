@@ -98,6 +98,7 @@ def evaluate(
     guidance: Annotated[Optional[float], typer.Option(help="guidance of every task (default: the model's guidance per task)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    hardest: Annotated[int, typer.Option(help="clips per task and headline metric in the report's hardest-clips table")] = 3,
     parent_run_id: Annotated[Optional[str], typer.Option(help="MLflow run to nest the eval run under")] = None,
 ) -> None:
     """Score the model's four tasks and the median and classical baselines; report to MLflow and Prefect.
@@ -110,11 +111,12 @@ def evaluate(
 
     try:
         config = EvalConfig(model=model, out=out, data=data, count=count, steps=steps, guidance=guidance, seed=seed,
-                            device=device)
+                            device=device, hardest=hardest)
     except ValidationError as error:
         raise typer.BadParameter(str(error)) from None
     rows = evaluate_flow(config, parent_run_id=parent_run_id)
     for row in rows:
         typer.echo(f"{row['method']:16s} alpha_iou={row['alpha_iou']:.3f} bg_psnr={row['bg_psnr']:.2f} "
                    f"fg_psnr={row['fg_psnr']:.2f} blend_psnr={row['blend_psnr']:.2f}")
-    typer.echo(f"report in {Path(out) / 'report' / 'report.md'}")
+    typer.echo(f"report in {Path(out) / 'report' / 'report.md'} (hardest clips beside their truth in "
+               f"{Path(out) / 'report' / 'previews' / 'hardest'})")

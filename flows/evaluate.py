@@ -10,6 +10,7 @@ layout and scored (:mod:`layerflow_model.scoring`); on synthetic data the oracle
     OUT/ground_truth/            the evaluation clips at the model's shape
     OUT/predictions/<method>/    each method's layers, official layout
     OUT/report/scores/<method>.json, comparison.json, plots/<column>.png, previews/<method>.png, report.md
+    OUT/report/previews/hardest/<task>/<clip>.png   the clips each task scores worst, beside their truth
 
 and to an MLflow run tagged ``layerflow.stage=eval`` (a child of ``parent_run_id`` when
 given), a Prefect table artifact and a markdown report artifact.
@@ -38,6 +39,7 @@ from tasks.eval_tasks import (
     run_baseline,
     run_model_task,
     score_predictions,
+    write_hardest_clips,
     write_report_files,
     write_sequences,
 )
@@ -63,6 +65,7 @@ class EvalConfig(BaseModel):
     guidance: float | None = Field(default=None, ge=1.0, description="guidance of every task (1 = off); None: the model's per-task defaults")
     seed: int = Field(default=0, ge=0)
     batch_size: int = Field(default=4, gt=0)
+    hardest: int = Field(default=3, ge=0, description="clips per task and headline metric in the hardest-clips table")
     device: str = "cpu"
 
 
@@ -93,7 +96,9 @@ def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking
         synthetic = all("attributes" in s.extra for s in samples)
         adherence = prompt_adherence(samples, clips) if synthetic else {}
         rows = comparison_rows(scores, {m: {f"oracle_{k}": v for k, v in a.items()} for m, a in adherence.items()})
-        write_report_files(report, rows, adherence, clips)
+        hardest = write_hardest_clips(report / "previews", samples, {m: clips[m] for m in config.tasks}, scores,
+                                      config.hardest)
+        write_report_files(report, rows, adherence, clips, hardest)
 
         artifact_uri = log_eval_results(tracking, run_id, rows, report)
         notes = [f"model: {config.model}", f"data: {config.data or 'held-out synthetic seeds'} ({len(samples)} "
@@ -104,7 +109,9 @@ def evaluate_flow(config: EvalConfig, parent_run_id: str | None = None, tracking
             notes.append("oracle_* columns: prompt adherence, the fraction of clips whose attribute reads back "
                          f"right (on the ground truth itself: {adherence['ground_truth']})")
         plots = {c: f"{artifact_uri}/plots/{c}.png" for c in rows[0] if c != "method"}
-        publish_report(tracking, run_id, rows, report_markdown("LayerFlow evaluation", rows, plots, notes), report)
+        hardest = [row | {"preview": f"{artifact_uri}/{row['preview']}"} for row in hardest]
+        markdown = report_markdown("LayerFlow evaluation", rows, plots, notes, hardest)
+        publish_report(tracking, run_id, rows, markdown, report)
     except BaseException:
         close_eval_run(tracking, run_id, "FAILED")
         raise

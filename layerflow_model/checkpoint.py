@@ -1,9 +1,10 @@
 """Training checkpoints: accelerate state written atomically, resumed from the newest complete one.
 
 A checkpoint is a folder ``checkpoints/step-NNNNNNNN/`` holding accelerate's
-``save_state(safe_serialization=True)`` output (model weights as safetensors; optimizer and
-RNG states as torch files — our own trusted output) and ``trainer_state.json`` (the step and
-the resolved stage config). It is written under a hidden temporary name and renamed when
+``save_state(safe_serialization=True)`` output (optimizer and RNG states as torch files —
+our own trusted output), the stage's trainable parameters as ``trainable.safetensors`` (see
+:func:`keep_trainable_only`: a LoRA stage's checkpoint holds its adapter, not the frozen model)
+and ``trainer_state.json`` (the step and the resolved stage config). It is written under a hidden temporary name and renamed when
 complete, so a run killed mid-write leaves no half checkpoint under a final name; the
 temporaries are removed on the next start.
 """
@@ -13,11 +14,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
 
 from .train_config import StageConfig
 
 STATE_FILE = "trainer_state.json"
+TRAINABLE_FILE = "trainable.safetensors"
 _NAME = re.compile(r"^step-(\d{8})$")
 
 
@@ -65,3 +71,36 @@ def load_checkpoint(accelerator, folder: Path) -> int:
     """Restore model, optimizer and RNG states from ``folder``; return its step."""
     accelerator.load_state(str(folder))
     return json.loads((Path(folder) / STATE_FILE).read_text())["step"]
+
+
+def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
+    """Make ``accelerator.save_state`` / ``load_state`` write and read only ``trainable`` of ``model``.
+
+    ``model``: the one model ``accelerator.prepare`` returned; ``trainable``: parameters of it.
+    The parameters go to ``TRAINABLE_FILE`` (safetensors) under their names in the unwrapped model; the
+    frozen rest is not written, since the stage rebuilds it from its starting point on resume. Loading
+    a checkpoint without that file (an older run's, holding the whole model) is left to accelerate.
+    """
+    unwrapped = accelerator.unwrap_model(model)
+    wanted = {id(param) for param in trainable}
+    names = [name for name, param in unwrapped.named_parameters() if id(param) in wanted]
+
+    def save_hook(models, weights, output_dir: str) -> None:
+        weights.pop()
+        params = dict(unwrapped.named_parameters())
+        state = {name: params[name].detach().cpu().contiguous() for name in names}
+        save_file(state, str(Path(output_dir) / TRAINABLE_FILE))
+
+    def load_hook(models, input_dir: str) -> None:
+        path = Path(input_dir) / TRAINABLE_FILE
+        if not path.is_file():
+            return
+        state = load_file(str(path))
+        if sorted(state) != sorted(names):
+            raise ValueError(f"{path} holds other parameters than this stage trains "
+                             f"({len(state)} saved, {len(names)} trainable); was the stage config changed?")
+        unwrapped.load_state_dict(state, strict=False)
+        models.pop()
+
+    accelerator.register_save_state_pre_hook(save_hook)
+    accelerator.register_load_state_pre_hook(load_hook)

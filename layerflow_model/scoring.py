@@ -8,7 +8,8 @@ are paired sequence by sequence and scored with :func:`layerflow_model.metrics.s
 
 Comparison: :func:`comparison_rows`, :func:`plot_metric` and :func:`report_markdown` turn the
 summaries of several methods (model tasks, baselines) into a table, one bar chart per metric
-and a markdown report. Plain files only: the callers in ``tasks/`` log them to MLflow and Prefect.
+and a markdown report; :func:`hardest_sequences` picks the clips a mean hides. Plain files
+only: the callers in ``tasks/`` log them to MLflow and Prefect.
 """
 
 from __future__ import annotations
@@ -167,15 +168,34 @@ def plot_metric(path: PathLike, metric: str, rows: Sequence[Mapping]) -> Path:
     return Path(path)
 
 
+def hardest_sequences(per_sequence: Mapping[str, Mapping[str, float]], metric: str,
+                      count: int) -> list[tuple[str, float]]:
+    """The ``count`` sequences scoring worst on ``metric``, worst first: ``[(name, value), ...]``.
+
+    per_sequence: ``score_folders(...)["per_sequence"]``. Worst follows :data:`HIGHER_IS_BETTER`;
+    ties go by name; NaN (undefined) and infinite (perfect) values are left out; a metric on which
+    every other sequence scores the same (a given layer returned exactly, say) gives ``[]``.
+    """
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
+    values = {name: float(scores[metric]) for name, scores in per_sequence.items() if math.isfinite(scores[metric])}
+    if len(set(values.values())) <= 1:
+        return []
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    return sorted(values.items(), key=lambda item: (sign * item[1], item[0]))[:count]
+
+
 def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def report_markdown(title: str, rows: Sequence[Mapping], plots: Mapping[str, str], notes: Sequence[str] = ()) -> str:
-    """A markdown report: the comparison table, then one image per metric.
+def report_markdown(title: str, rows: Sequence[Mapping], plots: Mapping[str, str], notes: Sequence[str] = (),
+                    hardest: Sequence[Mapping] = ()) -> str:
+    """A markdown report: the comparison table, one image per metric, then the hardest clips.
 
     rows: :func:`comparison_rows`; plots: ``{metric: image URI}`` in the order to show them;
-    notes: bullet lines under the title (data set, model, sampling settings).
+    notes: bullet lines under the title (data set, model, sampling settings); hardest: rows of
+    ``{"method", "metric", "sequence", "value", "prompt", "preview"}`` (preview: an image URI).
     """
     columns = list(rows[0]) if rows else ["method"]
     lines = [f"# {title}", "", *[f"- {note}" for note in notes], ""]
@@ -183,4 +203,10 @@ def report_markdown(title: str, rows: Sequence[Mapping], plots: Mapping[str, str
     lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
     lines += ["", "## Per metric", ""]
     lines += [f"![{metric}]({uri})" for metric, uri in plots.items()]
+    if hardest:
+        lines += ["", "## Hardest clips", "", "Per method, the clips that score worst on each headline metric, "
+                  "with the ground truth beside the prediction.", "",
+                  "| method | metric | clip | value | foreground prompt | preview |", "|" + " --- |" * 6]
+        lines += [f"| {h['method']} | {h['metric']} | {h['sequence']} | {_cell(h['value'])} | {h['prompt']} | "
+                  f"[preview]({h['preview']}) |" for h in hardest]
     return "\n".join(lines) + "\n"

@@ -25,7 +25,13 @@ import torch
 from accelerate import Accelerator
 
 from .callbacks import LoggingCallbacks, NoCallbacks, StageArtifacts, TrainCallbacks
-from .checkpoint import latest_checkpoint, load_checkpoint, remove_partial_checkpoints, save_checkpoint
+from .checkpoint import (
+    keep_trainable_only,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from .conditioning import TASK_GIVEN_LAYERS, Task, frame_mask, given_mask
 from .config import ModelConfig
 from .export import export_adapter, export_inference_model, export_model, sample_prompts, write_samples
@@ -235,6 +241,7 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
         pipe.transformer.enable_gradient_checkpointing()
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
     transformer, optimizer = accelerator.prepare(pipe.transformer, optimizer)
+    keep_trainable_only(accelerator, transformer, trainable)
     transformer.train()
 
     # 2. Resume from the newest complete checkpoint

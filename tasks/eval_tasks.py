@@ -28,10 +28,12 @@ from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip, LayerFlowPipeline
 from layerflow_model.layerflow_folder import write_layerflow_meta, write_layerflow_sequence
 from layerflow_model.metrics import json_safe
-from layerflow_model.preview import write_preview_grid
-from layerflow_model.scoring import plot_metric, score_folders, write_scores
+from layerflow_model.preview import write_comparison_grid, write_preview_grid
+from layerflow_model.scoring import hardest_sequences, plot_metric, score_folders, write_scores
 
 from .tracking import Tracking, close_run, open_run, tracking_for
+
+HARDEST_METRICS = ("alpha_iou", "bg_psnr", "composite_mae")  # the report's hardest clips are picked on these
 
 
 @task(cache_policy=NO_CACHE)
@@ -101,12 +103,32 @@ def prompt_adherence(samples: Sequence[LayeredSample], clips_by_method: dict[str
 
 
 @task(cache_policy=NO_CACHE)
+def write_hardest_clips(folder: Path, samples: Sequence[LayeredSample], clips_by_method: dict[str, list[LayeredClip]],
+                        scores: dict[str, dict], count: int) -> list[dict]:
+    """Per method and metric of :data:`HARDEST_METRICS`, the ``count`` worst clips, each previewed beside its
+    ground truth in ``folder/hardest/<method>/<sample key>.png``; returns one row per clip:
+    ``{"method", "metric", "sequence", "value", "prompt", "preview"}`` (preview relative to ``folder.parent``)."""
+    by_key = {sample.key: index for index, sample in enumerate(samples)}
+    rows = []
+    for method, clips in clips_by_method.items():
+        for metric in HARDEST_METRICS:
+            for key, value in hardest_sequences(scores[method]["per_sequence"], metric, count):
+                preview = folder / "hardest" / method / f"{key}.png"
+                if not preview.exists():
+                    write_comparison_grid(preview, samples[by_key[key]].clip, clips[by_key[key]], scale=3)
+                rows.append({"method": method, "metric": metric, "sequence": key, "value": value,
+                             "prompt": samples[by_key[key]].prompts.fg,
+                             "preview": str(preview.relative_to(folder.parent))})
+    return rows
+
+
+@task(cache_policy=NO_CACHE)
 def write_report_files(folder: Path, rows: list[dict], adherence: dict,
-                       clips_by_method: dict[str, list[LayeredClip]]) -> Path:
-    """``comparison.json`` (rows and oracle accuracies), ``plots/<column>.png`` per table column and
-    ``previews/<method>.png`` (the first clip) in ``folder``."""
+                       clips_by_method: dict[str, list[LayeredClip]], hardest: list[dict]) -> Path:
+    """``comparison.json`` (rows, oracle accuracies, hardest clips), ``plots/<column>.png`` per table column
+    and ``previews/<method>.png`` (the first clip) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    record = json.dumps(json_safe({"rows": rows, "oracle": adherence}), indent=2, allow_nan=False)
+    record = json.dumps(json_safe({"rows": rows, "oracle": adherence, "hardest": hardest}), indent=2, allow_nan=False)
     (folder / "comparison.json").write_text(record + "\n", encoding="utf-8")
     for column in [c for c in rows[0] if c != "method"]:
         plot_metric(folder / "plots" / f"{column}.png", column, rows)

@@ -59,6 +59,21 @@ def test_the_files_in_the_official_layout_rescore_to_the_same_numbers(evaluation
     assert (out / "report" / "previews" / "classical.png").stat().st_size > 0
 
 
+def test_the_report_shows_each_tasks_hardest_clips_beside_their_truth(evaluation):
+    config, _, tracking, _ = evaluation
+    hardest = json.loads((config.out / "report" / "comparison.json").read_text())["hardest"]
+    assert hardest and {row["method"] for row in hardest} <= set(METHODS[:4])  # the model's tasks, not the baselines
+    for row in hardest:
+        assert (config.out / "report" / row["preview"]).stat().st_size > 0
+        assert row["metric"] in ("alpha_iou", "bg_psnr", "composite_mae") and row["prompt"]
+    decompose_bg = [row["value"] for row in hardest if (row["method"], row["metric"]) == ("decompose", "bg_psnr")]
+    assert decompose_bg == sorted(decompose_bg)  # worst (lowest PSNR) first
+    report = (config.out / "report" / "report.md").read_text()
+    assert "## Hardest clips" in report and "/previews/hardest/" in report
+    [run] = MlflowClient(tracking.uri).search_runs([tracking.experiment_id], "tags.`layerflow.stage` = 'eval'")
+    assert MlflowClient(tracking.uri).list_artifacts(run.info.run_id, "previews/hardest")
+
+
 def test_an_eval_run_nested_under_the_parent(evaluation):
     _, rows, tracking, parent = evaluation
     client = MlflowClient(tracking.uri)

@@ -12,6 +12,8 @@ from layerflow_model.preview import (
     LABEL_WIDTH,
     checkerboard,
     over_checkerboard,
+    HEADER_HEIGHT,
+    write_comparison_grid,
     write_preview_gif,
     write_preview_grid,
 )
@@ -73,6 +75,26 @@ def test_grid_shows_only_the_layers_a_clip_has(tmp_path):
     image = np.asarray(Image.open(write_preview_grid(tmp_path / "bg.png", clip, num_frames=4)))
     assert image.shape[:2] == (2 * (32 + GAP) - GAP, LABEL_WIDTH + 3 * (48 + GAP) - GAP)  # 2 rows, all 3 frames
     np.testing.assert_array_equal(panel(image, 0, 2, 32, 48), to_uint8(clip.bg[2]))
+
+
+def test_comparison_grid_puts_the_prediction_beside_its_truth_scaled_up(tmp_path):
+    truth = disc_clip(frames=4, height=16, width=16)
+    prediction = LayeredClip(fg=truth.fg, alpha=truth.alpha * 0.5, bg=truth.bg).with_blend()
+    path = write_comparison_grid(tmp_path / "hard.png", truth, prediction, num_frames=4, scale=2)
+
+    image = np.asarray(Image.open(path).convert("RGB"))
+    half = 4 * (32 + GAP) - GAP  # four frames, each 16 px scaled to 32
+    assert image.shape == (HEADER_HEIGHT + 4 * (32 + GAP) - GAP, LABEL_WIDTH + 2 * half + 4 * GAP, 3)
+    alpha_row = image[HEADER_HEIGHT + 32 + GAP : HEADER_HEIGHT + 2 * 32 + GAP]  # row 1: alpha
+    true_alpha = alpha_row[:, LABEL_WIDTH + 3 * (32 + GAP) : LABEL_WIDTH + 3 * (32 + GAP) + 32, 0]
+    pred_alpha = alpha_row[:, LABEL_WIDTH + half + 4 * GAP + 3 * (32 + GAP) :][:, :32, 0]
+    scaled = np.kron(to_uint8(truth.alpha[3]), np.ones((2, 2), dtype=np.uint8))  # nearest neighbour x2
+    np.testing.assert_array_equal(true_alpha, scaled)
+    np.testing.assert_array_equal(pred_alpha, np.kron(to_uint8(prediction.alpha[3]), np.ones((2, 2), dtype=np.uint8)))
+
+    with pytest.raises(ValueError, match=r"truth and prediction differ in shape: 4 frames of \(16, 16\) against 2"):
+        write_comparison_grid(tmp_path / "bad.png", truth, disc_clip(frames=2, height=16, width=16))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.png"]
 
 
 def test_gif_plays_the_panels_side_by_side(tmp_path):

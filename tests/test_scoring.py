@@ -12,7 +12,7 @@ from flows.cli_eval import score
 from layerflow_model import LayeredClip
 from layerflow_model.layerflow_folder import write_layerflow_sequence
 from layerflow_model.metrics import METRIC_NAMES
-from layerflow_model.scoring import comparison_rows, plot_metric, report_markdown, score_folders
+from layerflow_model.scoring import comparison_rows, hardest_sequences, plot_metric, report_markdown, score_folders
 
 app = typer.Typer(callback=lambda: None)  # a command group, as flows/cli.py's app
 app.command("score")(score)
@@ -112,3 +112,22 @@ def test_comparison_table_plots_and_markdown(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = report_markdown("Eval", rows, {"bg_psnr": "file:///x/bg_psnr.png"}, notes=["2 clips"])
     assert "| model | 1 |" in markdown and "- 2 clips" in markdown and "![bg_psnr](file:///x/bg_psnr.png)" in markdown
+
+
+def test_hardest_clips_are_the_worst_scoring_first_whichever_way_a_metric_improves():
+    per_sequence = {"easy": {"alpha_iou": 0.95, "alpha_mad": 4.0, "bg_psnr": math.inf},
+                    "empty-truth": {"alpha_iou": 0.0, "alpha_mad": 30.0, "bg_psnr": math.inf},
+                    "edgy": {"alpha_iou": 0.80, "alpha_mad": math.nan, "bg_psnr": 83.0}}
+    assert hardest_sequences(per_sequence, "alpha_iou", 2) == [("empty-truth", 0.0), ("edgy", 0.80)]
+    assert hardest_sequences(per_sequence, "alpha_mad", 5) == [("empty-truth", 30.0), ("easy", 4.0)]  # NaN left out
+    assert hardest_sequences(per_sequence, "bg_psnr", 3) == []  # one finite value, the rest perfect: none stands out
+    with pytest.raises(ValueError, match="metric must be one of"):
+        hardest_sequences(per_sequence, "alpha_ioU", 1)
+
+    rows = [{"method": "decompose", "metric": "alpha_iou", "sequence": "empty-truth", "value": 0.0,
+             "prompt": "a translucent small purple triangle", "preview": "file:///r/previews/hardest/decompose/e.png"}]
+    markdown = report_markdown("Eval", comparison_rows({"decompose": {"mean": {m: 1.0 for m in METRIC_NAMES}}}), {},
+                               hardest=rows)
+    assert "## Hardest clips" in markdown
+    assert ("| decompose | alpha_iou | empty-truth | 0 | a translucent small purple triangle | "
+            "[preview](file:///r/previews/hardest/decompose/e.png) |") in markdown

@@ -1,5 +1,6 @@
 """The three training stages on the tiny model: what each trains, and what each hands over."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,18 @@ from data_recipes.build import build
 from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
 from layerflow_model import LayerFlowPipeline, Task, lora
-from layerflow_model.checkpoint import complete_checkpoints
+from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.latent_cache import load_or_build_cache
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
-from layerflow_model.training import batch_rng, draw_batch, sample_pools, select_trainable, stage_pipeline, train_stage
+from layerflow_model.training import (
+    CONFIG_FILE,
+    batch_rng,
+    draw_batch,
+    sample_pools,
+    select_trainable,
+    stage_pipeline,
+    train_stage,
+)
 
 TINY = dict(model="tiny", device="cpu", steps=4, batch_size=2, lr=1e-3, checkpoint_every=2, sample_steps=2)
 
@@ -63,15 +72,37 @@ def test_base_can_train_every_nth_block_and_the_layer_embedding(data):
 
 
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):
-    motion, base = stages["motion"], stages["base"]
+    motion = stages["motion"]
     adapter = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
     assert adapter and all(".lora_A." in k or ".lora_B." in k for k in adapter)
     assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # B starts at zero: it trained
-    # The checkpoint's base weights are the base model's, untouched.
+    # The checkpoints hold the adapter being trained, not the frozen base model under it.
     _, folder = complete_checkpoints(motion.out_dir)[-1]
-    state = {k.replace(".base_layer", ""): v for k, v in load_file(folder / "model.safetensors").items() if "lora_" not in k}
-    for name, value in transformer_weights(base.model_dir).items():
-        torch.testing.assert_close(state[name], value)
+    saved = load_file(folder / TRAINABLE_FILE)
+    assert sorted(saved) == sorted(k for k, _ in named_lora(stages, "motion"))
+    assert not (folder / "model.safetensors").exists()
+
+
+def named_lora(stages, adapter: str) -> list[tuple[str, torch.Tensor]]:
+    """(name, tensor) of the ``adapter`` LoRA weights in a motion-stage transformer rebuilt from its config."""
+    config = StageConfig.model_validate_json((stages["motion"].out_dir / CONFIG_FILE).read_text())
+    transformer = stage_pipeline(config, load_model_config("tiny")).transformer
+    return [(n, p) for n, p in transformer.named_parameters() if "lora_" in n and f".{adapter}." in n]
+
+
+def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unbroken_run_does(stages, tmp_path):
+    motion = stages["motion"]
+    resumed_dir = tmp_path / "motion"
+    shutil.copytree(motion.out_dir / "checkpoints" / "step-00000002", resumed_dir / "checkpoints" / "step-00000002")
+    config = StageConfig.model_validate_json((motion.out_dir / CONFIG_FILE).read_text()).model_copy(
+        update={"out_dir": resumed_dir})
+    resumed = train_stage(config)
+    assert resumed.final_step == 4
+    unbroken = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
+    again = load_file(resumed.adapter_dir / "pytorch_lora_weights.safetensors")
+    assert sorted(again) == sorted(unbroken)
+    for name, value in unbroken.items():
+        torch.testing.assert_close(again[name], value)
 
 
 def test_content_exports_the_inference_model_with_motion_removed_and_content_kept(stages):
