@@ -10,6 +10,7 @@ the same numbers. MLflow goes through :mod:`tasks.tracking` (explicit client and
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,15 +108,18 @@ def write_hardest_clips(folder: Path, samples: Sequence[LayeredSample], clips_by
                         scores: dict[str, dict], count: int) -> list[dict]:
     """Per method and metric of :data:`HARDEST_METRICS`, the ``count`` worst clips, each previewed beside its
     ground truth in ``folder/hardest/<method>/<sample key>.png``; returns one row per clip:
-    ``{"method", "metric", "sequence", "value", "prompt", "preview"}`` (preview relative to ``folder.parent``)."""
+    ``{"method", "metric", "sequence", "value", "prompt", "preview"}`` (preview relative to ``folder.parent``).
+    An earlier evaluation's ``folder/hardest`` is replaced."""
+    shutil.rmtree(folder / "hardest", ignore_errors=True)
     by_key = {sample.key: index for index, sample in enumerate(samples)}
-    rows = []
+    rows, written = [], set()
     for method, clips in clips_by_method.items():
         for metric in HARDEST_METRICS:
             for key, value in hardest_sequences(scores[method]["per_sequence"], metric, count):
                 preview = folder / "hardest" / method / f"{key}.png"
-                if not preview.exists():
+                if preview not in written:  # a clip can be among the hardest on several metrics
                     write_comparison_grid(preview, samples[by_key[key]].clip, clips[by_key[key]], scale=3)
+                    written.add(preview)
                 rows.append({"method": method, "metric": metric, "sequence": key, "value": value,
                              "prompt": samples[by_key[key]].prompts.fg,
                              "preview": str(preview.relative_to(folder.parent))})

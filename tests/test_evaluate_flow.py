@@ -12,10 +12,12 @@ from mlflow import MlflowClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+from data_recipes.synthetic import held_out_samples
 from flows.evaluate import EvalConfig, evaluate_flow
 from layerflow_model import build_pipeline, get_config
 from layerflow_model.metrics import METRIC_NAMES
 from layerflow_model.scoring import score_folders
+from tasks.eval_tasks import write_hardest_clips
 from tasks.tracking import open_run, tracking_for
 
 METHODS = ["decompose", "fill_background", "fill_foreground", "generate", "median", "classical"]
@@ -98,3 +100,19 @@ def test_prefect_gets_the_table_and_a_report_with_one_plot_per_metric(evaluation
     report = artifacts["layerflow-eval-report"].data
     for name in (*METRIC_NAMES, *ORACLE):
         assert f"![{name}](" in report and f"/plots/{name}.png)" in report
+
+
+def test_hardest_clip_previews_are_written_once_per_clip_and_replace_an_earlier_evaluations(tmp_path):
+    samples = held_out_samples(2, 4, 16, 16)
+    hard, easy = (s.key for s in samples)
+    scores = {"decompose": {"per_sequence": {hard: {"alpha_iou": 0.5, "bg_psnr": 20.0, "composite_mae": 0.1},
+                                             easy: {"alpha_iou": 0.9, "bg_psnr": 30.0, "composite_mae": 0.01}}}}
+    stale = tmp_path / "previews" / "hardest" / "decompose" / "from-an-earlier-model.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+
+    rows = write_hardest_clips.fn(tmp_path / "previews", samples, {"decompose": [s.clip for s in samples]}, scores, 1)
+    assert [(row["metric"], row["sequence"]) for row in rows] == [("alpha_iou", hard), ("bg_psnr", hard),
+                                                                  ("composite_mae", hard)]
+    assert {row["preview"] for row in rows} == {f"previews/hardest/decompose/{hard}.png"}
+    assert [p.name for p in stale.parent.iterdir()] == [f"{hard}.png"]
