@@ -4,9 +4,9 @@ A checkpoint is a folder ``checkpoints/step-NNNNNNNN/`` holding accelerate's
 ``save_state(safe_serialization=True)`` output (optimizer and RNG states as torch files —
 our own trusted output), the stage's trainable parameters as ``trainable.safetensors`` (see
 :func:`keep_trainable_only`: a LoRA stage's checkpoint holds its adapter, not the frozen model)
-and ``trainer_state.json`` (the step and the resolved stage config). It is written under a hidden temporary name and renamed when
-complete, so a run killed mid-write leaves no half checkpoint under a final name; the
-temporaries are removed on the next start.
+and ``trainer_state.json`` (the step and the resolved stage config). It is written under a
+hidden temporary name and renamed when complete, so a run killed mid-write leaves no half
+checkpoint under a final name; the temporaries are removed on the next start.
 """
 
 from __future__ import annotations
@@ -83,12 +83,11 @@ def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: Sequence
     """
     unwrapped = accelerator.unwrap_model(model)
     wanted = {id(param) for param in trainable}
-    names = [name for name, param in unwrapped.named_parameters() if id(param) in wanted]
+    params = {name: param for name, param in unwrapped.named_parameters() if id(param) in wanted}
 
     def save_hook(models, weights, output_dir: str) -> None:
         weights.pop()
-        params = dict(unwrapped.named_parameters())
-        state = {name: params[name].detach().cpu().contiguous() for name in names}
+        state = {name: param.detach().cpu().contiguous() for name, param in params.items()}
         save_file(state, str(Path(output_dir) / TRAINABLE_FILE))
 
     def load_hook(models, input_dir: str) -> None:
@@ -96,9 +95,9 @@ def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: Sequence
         if not path.is_file():
             return
         state = load_file(str(path))
-        if sorted(state) != sorted(names):
+        if sorted(state) != sorted(params):
             raise ValueError(f"{path} holds other parameters than this stage trains "
-                             f"({len(state)} saved, {len(names)} trainable); was the stage config changed?")
+                             f"({len(state)} saved, {len(params)} trainable); was the stage config changed?")
         unwrapped.load_state_dict(state, strict=False)
         models.pop()
 

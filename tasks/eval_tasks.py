@@ -116,12 +116,13 @@ def write_hardest_clips(folder: Path, samples: Sequence[LayeredSample], clips_by
     for method, clips in clips_by_method.items():
         for metric in HARDEST_METRICS:
             for key, value in hardest_sequences(scores[method]["per_sequence"], metric, count):
+                sample, clip = samples[by_key[key]], clips[by_key[key]]
                 preview = folder / "hardest" / method / f"{key}.png"
                 if preview not in written:  # a clip can be among the hardest on several metrics
-                    write_comparison_grid(preview, samples[by_key[key]].clip, clips[by_key[key]], scale=3)
+                    write_comparison_grid(preview, sample.clip, clip, scale=3)
                     written.add(preview)
                 rows.append({"method": method, "metric": metric, "sequence": key, "value": value,
-                             "prompt": samples[by_key[key]].prompts.fg,
+                             "prompt": sample.prompts.fg,
                              "preview": str(preview.relative_to(folder.parent))})
     return rows
 
