@@ -20,6 +20,8 @@ model's foreground is premultiplied.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from enum import Enum
 
 import numpy as np
@@ -114,6 +116,16 @@ def video_to_clip(video: torch.Tensor) -> LayeredClip:
     fg_pm, alpha_rgb, bg, blend = layers
     alpha = alpha_rgb.mean(axis=-1)  # (T, H, W)
     return LayeredClip(fg=unpremultiply(fg_pm, alpha), alpha=alpha, bg=bg, blend=blend)
+
+
+def with_given_layers(clip: LayeredClip, given: LayeredClip, names: Sequence[str]) -> LayeredClip:
+    """``clip`` with its layers ``names`` replaced by ``given``'s, unchanged.
+
+    A given layer then comes back bit-exact whatever the codec's round trip does (float
+    rounding at 8-bit boundaries; a lossy learned VAE), and a given foreground keeps its
+    colour where its alpha is 0.
+    """
+    return replace(clip, **{name: getattr(given, name) for name in names})
 
 
 def encode_layers(codec, video: torch.Tensor) -> torch.Tensor:

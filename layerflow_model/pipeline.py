@@ -28,6 +28,7 @@ from .conditioning import (
     given_layers_for,
     given_mask,
     video_to_clip,
+    with_given_layers,
 )
 from .config import NUM_PROMPT_LAYERS
 from .objective import velocity_from_output
@@ -265,6 +266,8 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         if output_type != "latent":
             video = decode_layers(self.vae, latents)  # (B, 4, T, 3, H, W)
             clips = [video_to_clip(sample) for sample in video]
+            if given is not None:
+                clips = [with_given_layers(c, g, names) for c, g, names in zip(clips, given, given_names, strict=True)]
         self.maybe_free_model_hooks()
         if not return_dict:
             return (clips, latents)

@@ -21,7 +21,7 @@ def test_stock_folder_loads_through_the_cogvideox_2b_code_path(tiny_cogvideox_fo
     assert pipe.vae.spatial_compression == 8 and pipe.vae.latent_frames(16) == 4
 
 
-def test_decomposition_keeps_the_given_blend_up_to_the_vae_round_trip(tiny_cogvideox_folder):
+def test_decomposition_returns_the_given_blend_unchanged_though_the_vae_is_lossy(tiny_cogvideox_folder):
     pipe = build_pipeline(get_config("cogvideox-2b", pretrained_path=tiny_cogvideox_folder))
     pipe.set_progress_bar_config(disable=True)
     rng = np.random.default_rng(0)
@@ -40,5 +40,6 @@ def test_decomposition_keeps_the_given_blend_up_to_the_vae_round_trip(tiny_cogvi
     with torch.no_grad():
         video = clip_to_video(blend)[None]  # (1, 4, 8, 3, 16, 16)
         round_trip = decode_layers(pipe.vae, encode_layers(pipe.vae, video))[0, 3]  # the blend sub-clip
-    expected = ((round_trip.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_allclose(out.clips[0].blend, expected, atol=1e-5)
+    vae_blend = ((round_trip.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    assert np.abs(vae_blend - blend.blend).max() > 0.1  # the tiny VAE does not reproduce the blend...
+    np.testing.assert_array_equal(out.clips[0].blend, blend.blend)  # ...but the caller's blend comes back
