@@ -34,7 +34,7 @@ class PipelineEval(BaseModel):
     steps: int | None = Field(default=None, gt=0, description="sampling steps; None: the model's per-task defaults")
 
 
-PIPELINE_EVAL = {"quick": PipelineEval(count=4), "default": PipelineEval(count=16), "gpu": PipelineEval(count=64)}
+PIPELINE_EVAL = {"quick": PipelineEval(count=4), "default": PipelineEval(count=64), "gpu": PipelineEval(count=64)}
 
 
 @flow(name="layerflow-pipeline")

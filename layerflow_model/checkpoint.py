@@ -1,12 +1,13 @@
 """Training checkpoints: accelerate state written atomically, resumed from the newest complete one.
 
 A checkpoint is a folder ``checkpoints/step-NNNNNNNN/`` holding accelerate's
-``save_state(safe_serialization=True)`` output (optimizer and RNG states as torch files —
-our own trusted output), the stage's trainable parameters as ``trainable.safetensors`` (see
-:func:`keep_trainable_only`: a LoRA stage's checkpoint holds its adapter, not the frozen model)
-and ``trainer_state.json`` (the step and the resolved stage config). It is written under a
-hidden temporary name and renamed when complete, so a run killed mid-write leaves no half
-checkpoint under a final name; the temporaries are removed on the next start.
+``save_state(safe_serialization=True)`` output (optimizer and RNG states as torch files, read
+back with torch's weights-only unpickler, which refuses to run code), the stage's trainable
+parameters as ``trainable.safetensors`` (see :func:`keep_trainable_only`: a LoRA stage's
+checkpoint holds its adapter, not the frozen model) and ``trainer_state.json`` (the step and
+the resolved stage config). It is written under a hidden temporary name and renamed when
+complete, so a run killed mid-write leaves no half checkpoint under a final name; the
+temporaries are removed on the next start.
 """
 
 from __future__ import annotations

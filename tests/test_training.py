@@ -1,5 +1,7 @@
 """The three training stages on the tiny model: what each trains, and what each hands over."""
 
+import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -103,6 +105,43 @@ def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unb
     assert sorted(again) == sorted(unbroken)
     for name, value in unbroken.items():
         torch.testing.assert_close(again[name], value)
+
+
+class RunsCodeWhenUnpickled:
+    """Pickles to a call of ``os.mkdir(marker)``: what a plain unpickler would run on load."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def motion_checkpoint_with_code_in(member: str, stages, tmp_path) -> tuple[StageConfig, Path]:
+    """A copy of the motion stage's step-2 checkpoint whose ``member`` would run code; (stage config, marker)."""
+    motion = stages["motion"]
+    checkpoint = tmp_path / "motion" / "checkpoints" / "step-00000002"
+    shutil.copytree(motion.out_dir / "checkpoints" / "step-00000002", checkpoint)
+    marker = tmp_path / "code-ran"
+    torch.save({"state": RunsCodeWhenUnpickled(marker)}, checkpoint / member)
+    config = StageConfig.model_validate_json((motion.out_dir / CONFIG_FILE).read_text()).model_copy(
+        update={"out_dir": tmp_path / "motion"})
+    return config, marker
+
+
+def test_code_planted_in_a_checkpoints_optimizer_state_stops_the_resume_unrun(stages, tmp_path):
+    config, marker = motion_checkpoint_with_code_in("optimizer.bin", stages, tmp_path)
+    with pytest.raises(pickle.UnpicklingError, match="mkdir"):  # accelerate loads it with weights_only=True
+        train_stage(config)
+    assert not marker.exists()
+
+
+def test_code_planted_in_a_checkpoints_rng_state_never_runs(stages, tmp_path):
+    config, marker = motion_checkpoint_with_code_in("random_states_0.pkl", stages, tmp_path)
+    # accelerate refuses it too, logs "Could not load random states" and goes on; every random draw
+    # of training is seeded by (seed, step), so the resumed run does not need those states.
+    assert train_stage(config).final_step == 4
+    assert not marker.exists()
 
 
 def test_content_exports_the_inference_model_with_motion_removed_and_content_kept(stages):
