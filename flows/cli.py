@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +14,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+# A temporary Prefect server's first start on a fresh machine (database migrations) took over
+# Prefect's default 20 s on a slow 2-core machine; the CLI allows this much unless told otherwise.
+EPHEMERAL_SERVER_STARTUP_SECONDS = "120"
+
+
+@app.callback()
+def prepare_process() -> None:
+    """Before any command: give a temporary Prefect server time to start, and make SIGTERM (``kill``,
+    a scheduler's cancel) exit like Ctrl-C, through the exit handlers: Prefect then stops the
+    temporary server it started, and a pipeline's MLflow run is marked FAILED."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_SERVER_STARTUP_SECONDS)
+    signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
+
 
 ModelDir = Annotated[Optional[Path], typer.Option(
     "--model", help="a saved LayerFlowPipeline folder (save_pretrained layout); default: the shipped small model")]
@@ -27,7 +48,7 @@ BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the
 
 @app.command()
 def pipeline(
-    profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run), default (about 30 minutes on 2 CPU cores) or gpu (one CUDA GPU; add --device cuda)")] = "quick",
+    profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run), default (30-odd minutes on 2 fast CPU cores, about 70 on slow ones) or gpu (one CUDA GPU; add --device cuda)")] = "quick",
     out: Annotated[Path, typer.Option(help="run folder: data, stages, model/, eval/, mlflow.db")] = Path("runs/quick"),
     device: Device = "cpu",
 ) -> None:

@@ -1,6 +1,13 @@
 """`layerflow pipeline --profile quick`: data, three stages and evaluation in one run tree; a rerun resumes."""
 
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +55,28 @@ def test_quick_pipeline_end_to_end_then_a_rerun_skips_finished_work(prefect_serv
     stages = [r.data.tags.get("layerflow.stage") for r in runs_by_name(out)]
     assert sorted(stages) == sorted(["pipeline"] * 2 + ["eval"] * 2 + ["base", "motion", "content"])
     assert time.monotonic() - start < 120
+
+
+def test_a_terminated_pipeline_stops_its_temporary_prefect_server_and_marks_its_run_failed(tmp_path):
+    # No PREFECT_API_URL: the command starts (and must stop) a temporary server of its own, in a fresh
+    # PREFECT_HOME, as on a new machine (its first start, with migrations, outlasted Prefect's default 20 s).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"PREFECT_HOME": str(tmp_path / "prefect")}
+    out = tmp_path / "quick"
+    command = [str(Path(sys.executable).parent / "layerflow"), "pipeline", "--profile", "quick", "--out", str(out)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:  # wait until training starts, on the temporary server, under the MLflow run
+        lines.append(line)
+        if "subflow run" in line and "for flow 'layerflow-train'" in line:
+            break
+    else:
+        pytest.fail(f"the pipeline ended before training began:\n{''.join(lines)}")
+    port = int(re.search(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", "".join(lines)).group(1))
+    process.send_signal(signal.SIGTERM)
+    output = "".join(lines) + process.communicate(timeout=120)[0]
+    assert process.returncode != 0
+    assert f"Stopping temporary server on http://127.0.0.1:{port}" in output
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    parent = next(r for r in runs_by_name(out) if r.data.tags.get("layerflow.stage") == "pipeline")
+    assert parent.info.status == "FAILED"
