@@ -92,15 +92,18 @@ def named_lora(stages, adapter: str) -> list[tuple[str, torch.Tensor]]:
     return [(n, p) for n, p in transformer.named_parameters() if "lora_" in n and f".{adapter}." in n]
 
 
-def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unbroken_run_does(stages, tmp_path):
+def motion_stage_stopped_at_step_2(stages, tmp_path) -> StageConfig:
+    """The motion stage's config, in a new folder holding only its step-2 checkpoint: a run to resume."""
     motion = stages["motion"]
-    resumed_dir = tmp_path / "motion"
-    shutil.copytree(motion.out_dir / "checkpoints" / "step-00000002", resumed_dir / "checkpoints" / "step-00000002")
-    config = StageConfig.model_validate_json((motion.out_dir / CONFIG_FILE).read_text()).model_copy(
-        update={"out_dir": resumed_dir})
-    resumed = train_stage(config)
+    shutil.copytree(motion.out_dir / "checkpoints" / "step-00000002", tmp_path / "motion" / "checkpoints" / "step-00000002")
+    return StageConfig.model_validate_json((motion.out_dir / CONFIG_FILE).read_text()).model_copy(
+        update={"out_dir": tmp_path / "motion"})
+
+
+def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unbroken_run_does(stages, tmp_path):
+    resumed = train_stage(motion_stage_stopped_at_step_2(stages, tmp_path))
     assert resumed.final_step == 4
-    unbroken = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
+    unbroken = load_file(stages["motion"].adapter_dir / "pytorch_lora_weights.safetensors")
     again = load_file(resumed.adapter_dir / "pytorch_lora_weights.safetensors")
     assert sorted(again) == sorted(unbroken)
     for name, value in unbroken.items():
@@ -117,27 +120,22 @@ class RunsCodeWhenUnpickled:
         return os.mkdir, (str(self.marker),)
 
 
-def motion_checkpoint_with_code_in(member: str, stages, tmp_path) -> tuple[StageConfig, Path]:
-    """A copy of the motion stage's step-2 checkpoint whose ``member`` would run code; (stage config, marker)."""
-    motion = stages["motion"]
-    checkpoint = tmp_path / "motion" / "checkpoints" / "step-00000002"
-    shutil.copytree(motion.out_dir / "checkpoints" / "step-00000002", checkpoint)
-    marker = tmp_path / "code-ran"
-    torch.save({"state": RunsCodeWhenUnpickled(marker)}, checkpoint / member)
-    config = StageConfig.model_validate_json((motion.out_dir / CONFIG_FILE).read_text()).model_copy(
-        update={"out_dir": tmp_path / "motion"})
-    return config, marker
+def plant_code(checkpoint_file: Path, marker: Path) -> None:
+    """Overwrite a checkpoint's torch file with a pickle that would make the folder ``marker`` on load."""
+    torch.save({"state": RunsCodeWhenUnpickled(marker)}, checkpoint_file)
 
 
 def test_code_planted_in_a_checkpoints_optimizer_state_stops_the_resume_unrun(stages, tmp_path):
-    config, marker = motion_checkpoint_with_code_in("optimizer.bin", stages, tmp_path)
+    config, marker = motion_stage_stopped_at_step_2(stages, tmp_path), tmp_path / "code-ran"
+    plant_code(config.out_dir / "checkpoints" / "step-00000002" / "optimizer.bin", marker)
     with pytest.raises(pickle.UnpicklingError, match="mkdir"):  # accelerate loads it with weights_only=True
         train_stage(config)
     assert not marker.exists()
 
 
 def test_code_planted_in_a_checkpoints_rng_state_never_runs(stages, tmp_path):
-    config, marker = motion_checkpoint_with_code_in("random_states_0.pkl", stages, tmp_path)
+    config, marker = motion_stage_stopped_at_step_2(stages, tmp_path), tmp_path / "code-ran"
+    plant_code(config.out_dir / "checkpoints" / "step-00000002" / "random_states_0.pkl", marker)
     # accelerate refuses it too, logs "Could not load random states" and goes on; every random draw
     # of training is seeded by (seed, step), so the resumed run does not need those states.
     assert train_stage(config).final_step == 4
