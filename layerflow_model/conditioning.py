@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 import torch
@@ -47,6 +48,15 @@ TASK_GIVEN_LAYERS: dict[Task, tuple[str, ...]] = {
     Task.FILL_BACKGROUND: ("fg", "alpha"),
     Task.FILL_FOREGROUND: ("bg",),
 }
+
+
+TaskKind = Literal["decompose", "fill", "generate"]
+
+
+def task_kind(given: Sequence[str]) -> TaskKind:
+    """What the model faces with these layers given: the blend (``decompose``), other layers
+    (``fill``) or none (``generate``); model and sampler settings are set per kind."""
+    return "decompose" if "blend" in given else "fill" if given else "generate"
 
 
 def given_layers_for(task: Task | str | None, clip: LayeredClip | None) -> tuple[str, ...]:

@@ -88,6 +88,8 @@ class ObjectiveConfig(StrictModel):
     ``one_step_fraction`` mixes in a one-step regressor: that share of the samples gets sigma
     exactly 1 (pure noise in the generated sub-clips, the given ones clean), where the loss
     asks the network for the clean layers outright, what a 1-step sampler returns.
+    ``{decompose,fill,generate}_one_step_fraction`` set it per kind of task (None: the shared
+    value), e.g. a regressor for decomposition and a flow model for generation.
     """
 
     prediction: Literal["velocity", "sample", "noise"] = "velocity"
@@ -95,16 +97,30 @@ class ObjectiveConfig(StrictModel):
     logit_normal_scale: float = Field(default=1.0, gt=0)
     shift: float = Field(default=1.0, gt=0, description="sigma -> shift*sigma / (1 + (shift-1)*sigma)")
     one_step_fraction: float = Field(default=0.0, ge=0, le=1, description="share of samples trained at sigma = 1")
+    decompose_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="blend given; None: one_step_fraction")
+    fill_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="some other layers given; None: one_step_fraction")
+    generate_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="no layer given; None: one_step_fraction")
+    loss_space: Literal["velocity", "sample"] = Field(
+        default="velocity", description="what the loss compares: velocities, or clean layers (prediction sample)")
     text_dropout: float = Field(default=0.1, ge=0, le=1)
     layer_loss_weights: LayerLossWeights = LayerLossWeights()
 
+    def one_step_fraction_for(self, kind: Literal["decompose", "fill", "generate"]) -> float:
+        """The share of a kind's samples trained at sigma = 1, in [0, 1]."""
+        fraction = getattr(self, f"{kind}_one_step_fraction")
+        return self.one_step_fraction if fraction is None else fraction
+
     @model_validator(mode="after")
     def _check_combinations(self) -> "ObjectiveConfig":
-        if self.one_step_fraction > 0 and self.prediction == "noise":
-            raise ValueError(
-                "one_step_fraction: a noise prediction says nothing about the clean layers at sigma = 1; "
-                "use prediction velocity or sample"
-            )
+        for field in ("one_step_fraction", "decompose_one_step_fraction", "fill_one_step_fraction",
+                      "generate_one_step_fraction"):
+            if (getattr(self, field) or 0) > 0 and self.prediction == "noise":
+                raise ValueError(
+                    f"{field}: a noise prediction says nothing about the clean layers at sigma = 1; "
+                    "use prediction velocity or sample"
+                )
+        if self.loss_space == "sample" and self.prediction != "sample":
+            raise ValueError("loss_space: a loss on the clean layers needs prediction sample")
         return self
 
 

@@ -8,10 +8,12 @@ enter clean at every sigma, share the sample's timestep and are masked out of th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 
+from .conditioning import LAYER_ORDER, TaskKind, task_kind
 from .config import ObjectiveConfig
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
@@ -20,24 +22,37 @@ MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predicti
 class TrainingTerms(NamedTuple):
     """What one training step compares: ``loss = mean((pred - target)^2)`` weighted by ``loss_mask``."""
 
-    pred: torch.Tensor  # (B, F, C, h, w) predicted velocity
-    target: torch.Tensor  # (B, F, C, h, w) true velocity
+    pred: torch.Tensor  # (B, F, C, h, w) predicted velocity (loss_space "sample": predicted clean latents)
+    target: torch.Tensor  # (B, F, C, h, w) true velocity (loss_space "sample": clean latents)
     loss_mask: torch.Tensor  # (B, F, 1, 1, 1) the layer's loss weight for generated frames, 0 for given frames
 
 
-def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None) -> torch.Tensor:
+def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None,
+                  kinds: Sequence[TaskKind] | None = None) -> torch.Tensor:
     """(B,) sigmas in (0, 1]: logit-normal(loc, scale), then shifted toward noise by ``shift``;
-    each is exactly 1 with probability ``one_step_fraction`` (the one-step regression samples).
+    each is exactly 1 with probability ``one_step_fraction`` (the one-step regression samples),
+    or, given each sample's kind of task, ``config.one_step_fraction_for(kind)``.
 
-    With ``one_step_fraction = 0`` no extra random number is drawn, so the draws (and a resumed
+    With every such fraction 0 no extra random number is drawn, so the draws (and a resumed
     run) stay those of the plain objective.
     """
     u = torch.randn(batch_size, generator=generator, device=device)
     sigma = shift_sigmas(torch.sigmoid(u * config.logit_normal_scale + config.logit_normal_loc), config.shift)
-    if config.one_step_fraction > 0:
-        one_step = torch.rand(batch_size, generator=generator, device=device) < config.one_step_fraction  # (B,)
+    if kinds is None:
+        fractions = [config.one_step_fraction] * batch_size
+    else:
+        fractions = [config.one_step_fraction_for(kind) for kind in kinds]
+    if any(fractions):
+        draws = torch.rand(batch_size, generator=generator, device=device)  # (B,)
+        one_step = draws < torch.tensor(fractions, device=draws.device)
         sigma = torch.where(one_step, torch.ones_like(sigma), sigma)
     return sigma
+
+
+def sample_kinds(given_frames: torch.Tensor) -> list[TaskKind]:
+    """Each sample's kind of task from its given frames: (B, F) bool, four equal sub-clips on F."""
+    given_layers = given_frames.reshape(given_frames.shape[0], len(LAYER_ORDER), -1).any(dim=-1)  # (B, 4)
+    return [task_kind([name for name, given in zip(LAYER_ORDER, row) if given]) for row in given_layers.tolist()]
 
 
 def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
@@ -94,17 +109,22 @@ def training_terms(
     latents: (B, F, C, h, w) clean latents of all four sub-clips; prompt_embeds: (B, 3, L, D);
     given_frames: (B, F) bool, True where the sub-clip is given (clean, no loss). Generated
     frames weigh ``config.layer_loss_weights`` of their sub-clip (four equal sub-clips on F).
+    The loss compares velocities, or with ``config.loss_space == "sample"`` the clean latents
+    (the velocity loss times sigma^2: the same at sigma = 1). Each sample's one-step fraction
+    is its kind's (:meth:`ObjectiveConfig.one_step_fraction_for`).
     """
     batch = latents.shape[0]
-    sigma = sample_sigmas(batch, config, generator=generator).to(latents.device)  # (B,)
+    sigma = sample_sigmas(batch, config, generator=generator, kinds=sample_kinds(given_frames)).to(latents.device)  # (B,)
     noise = torch.randn(latents.shape, generator=generator).to(latents)  # (B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
     output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample  # (B, F, C, h, w)
-    pred = velocity_from_output(output, noisy, sigma, config.prediction)
     layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
     frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)
     loss_mask = ((~given_frames).to(latents.dtype) * frame_weights)[:, :, None, None, None]  # (B, F, 1, 1, 1)
-    return TrainingTerms(pred=pred, target=noise - latents, loss_mask=loss_mask)
+    if config.loss_space == "sample":
+        return TrainingTerms(pred=output, target=latents, loss_mask=loss_mask)
+    return TrainingTerms(pred=velocity_from_output(output, noisy, sigma, config.prediction), target=noise - latents,
+                         loss_mask=loss_mask)
 
 
 def masked_mse(terms: TrainingTerms) -> torch.Tensor:

@@ -27,6 +27,7 @@ from .conditioning import (
     frame_mask,
     given_layers_for,
     given_mask,
+    task_kind,
     video_to_clip,
     with_given_layers,
 )
@@ -124,7 +125,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         return self._task_setting(given_names, "guidance") or self.config.guidance_scale
 
     def _task_setting(self, given_names: Sequence[tuple[str, ...]], setting: str):
-        kinds = {"decompose" if "blend" in names else "fill" if names else "generate" for names in given_names}
+        kinds = {task_kind(names) for names in given_names}
         return self.config.get(f"{kinds.pop()}_{setting}") if len(kinds) == 1 else None
 
     #############################################################################

@@ -10,6 +10,7 @@ from layerflow_model.conditioning import frame_mask, given_mask
 from layerflow_model.objective import (
     masked_mse,
     noisy_latents,
+    sample_kinds,
     sample_sigmas,
     shift_sigmas,
     training_terms,
@@ -38,11 +39,41 @@ def test_one_step_fraction_trains_that_share_of_samples_from_pure_noise():
     torch.testing.assert_close(velocity_from_output(x0_pred, noisy, torch.ones(1), "sample") - (eps - x0), x0 - x0_pred)
 
 
+def test_each_kind_of_task_can_have_its_own_one_step_fraction():
+    # A regressor for decomposition and filling, a flow model for generation.
+    split = ObjectiveConfig(prediction="sample", one_step_fraction=1.0, generate_one_step_fraction=0.0)
+    assert [split.one_step_fraction_for(kind) for kind in ("decompose", "fill", "generate")] == [1.0, 1.0, 0.0]
+    given = frame_mask(torch.stack([given_mask(names) for names in [("blend",), ("bg",), ()] * 1000]), 2)  # (3000, 8)
+    kinds = sample_kinds(given)
+    assert kinds[:3] == ["decompose", "fill", "generate"]
+    sigmas = sample_sigmas(3000, split, generator=torch.Generator().manual_seed(0), kinds=kinds)
+    assert (sigmas[0::3] == 1).all() and (sigmas[1::3] == 1).all()
+    assert sigmas[2::3].max() < 1 and abs(sigmas[2::3].median().item() - 0.5) < 0.05  # logit-normal
+
+
 def test_one_step_fraction_needs_a_prediction_that_holds_the_clean_layers():
     with pytest.raises(ValidationError, match="one_step_fraction: a noise prediction"):
         ObjectiveConfig(prediction="noise", one_step_fraction=0.5)
+    with pytest.raises(ValidationError, match="fill_one_step_fraction: a noise prediction"):
+        ObjectiveConfig(prediction="noise", fill_one_step_fraction=0.5)
     with pytest.raises(ValidationError, match="one_step_fraction"):
         ObjectiveConfig(one_step_fraction=1.5)
+
+
+def test_a_loss_on_the_clean_layers_is_the_velocity_loss_times_sigma_squared():
+    pipe = build_pipeline(get_config("tiny"))
+    latents, embeds = torch.randn(1, 16, 48, 4, 4), torch.randn(1, 3, 8, 32)
+    given = frame_mask(given_mask(())[None], 4)  # generate: every sub-clip generated
+    for one_step_fraction in (0.0, 1.0):  # a flow-matching sigma, then sigma = 1
+        velocity, sample = (
+            ObjectiveConfig(prediction="sample", one_step_fraction=one_step_fraction, loss_space=space)
+            for space in ("velocity", "sample"))
+        sigma = sample_sigmas(1, velocity, generator=torch.Generator().manual_seed(0)).item()
+        terms = {config.loss_space: training_terms(pipe.transformer, latents, embeds, given, config,
+                                                   torch.Generator().manual_seed(0)) for config in (velocity, sample)}
+        torch.testing.assert_close(masked_mse(terms["sample"]), masked_mse(terms["velocity"]) * sigma**2)
+    with pytest.raises(ValidationError, match="loss_space"):
+        ObjectiveConfig(prediction="velocity", loss_space="sample")
 
 
 def test_given_frames_stay_clean_at_any_noise_level():
