@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
-from typing import Literal
 
 import numpy as np
 import torch
 
 from .clip import LayeredClip, unpremultiply
+from .config import TaskKind
 
 LAYER_ORDER = ("fg", "alpha", "bg", "blend")  # sub-clip order on the frame axis
 
@@ -48,9 +48,6 @@ TASK_GIVEN_LAYERS: dict[Task, tuple[str, ...]] = {
     Task.FILL_BACKGROUND: ("fg", "alpha"),
     Task.FILL_FOREGROUND: ("bg",),
 }
-
-
-TaskKind = Literal["decompose", "fill", "generate"]
 
 
 def task_kind(given: Sequence[str]) -> TaskKind:

@@ -9,7 +9,7 @@ unknown keys and wrong types, naming the offending field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -82,6 +82,9 @@ class LayerLossWeights(StrictModel):
         return (self.fg, self.alpha, self.bg, self.blend)
 
 
+TaskKind = Literal["decompose", "fill", "generate"]  # the blend given, other layers given, none given
+
+
 class ObjectiveConfig(StrictModel):
     """Flow-matching training objective: what the network predicts and where timesteps fall.
 
@@ -105,15 +108,14 @@ class ObjectiveConfig(StrictModel):
     text_dropout: float = Field(default=0.1, ge=0, le=1)
     layer_loss_weights: LayerLossWeights = LayerLossWeights()
 
-    def one_step_fraction_for(self, kind: Literal["decompose", "fill", "generate"]) -> float:
+    def one_step_fraction_for(self, kind: TaskKind) -> float:
         """The share of a kind's samples trained at sigma = 1, in [0, 1]."""
         fraction = getattr(self, f"{kind}_one_step_fraction")
         return self.one_step_fraction if fraction is None else fraction
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "ObjectiveConfig":
-        for field in ("one_step_fraction", "decompose_one_step_fraction", "fill_one_step_fraction",
-                      "generate_one_step_fraction"):
+        for field in ("one_step_fraction", *(f"{kind}_one_step_fraction" for kind in get_args(TaskKind))):
             if (getattr(self, field) or 0) > 0 and self.prediction == "noise":
                 raise ValueError(
                     f"{field}: a noise prediction says nothing about the clean layers at sigma = 1; "

@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import torch
 
-from .conditioning import LAYER_ORDER, TaskKind, task_kind
-from .config import ObjectiveConfig
+from .conditioning import LAYER_ORDER, task_kind
+from .config import ObjectiveConfig, TaskKind
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
 

@@ -65,13 +65,12 @@ def test_a_loss_on_the_clean_layers_is_the_velocity_loss_times_sigma_squared():
     latents, embeds = torch.randn(1, 16, 48, 4, 4), torch.randn(1, 3, 8, 32)
     given = frame_mask(given_mask(())[None], 4)  # generate: every sub-clip generated
     for one_step_fraction in (0.0, 1.0):  # a flow-matching sigma, then sigma = 1
-        velocity, sample = (
-            ObjectiveConfig(prediction="sample", one_step_fraction=one_step_fraction, loss_space=space)
-            for space in ("velocity", "sample"))
-        sigma = sample_sigmas(1, velocity, generator=torch.Generator().manual_seed(0)).item()
-        terms = {config.loss_space: training_terms(pipe.transformer, latents, embeds, given, config,
-                                                   torch.Generator().manual_seed(0)) for config in (velocity, sample)}
-        torch.testing.assert_close(masked_mse(terms["sample"]), masked_mse(terms["velocity"]) * sigma**2)
+        configs = {space: ObjectiveConfig(prediction="sample", one_step_fraction=one_step_fraction, loss_space=space)
+                   for space in ("velocity", "sample")}
+        sigma = sample_sigmas(1, configs["velocity"], generator=torch.Generator().manual_seed(0)).item()
+        loss = {space: masked_mse(training_terms(pipe.transformer, latents, embeds, given, config,
+                                                 torch.Generator().manual_seed(0))) for space, config in configs.items()}
+        torch.testing.assert_close(loss["sample"], loss["velocity"] * sigma**2)
     with pytest.raises(ValidationError, match="loss_space"):
         ObjectiveConfig(prediction="velocity", loss_space="sample")
 
