@@ -11,6 +11,10 @@ weights and scores held-out synthetic seeds (>= 1,000,000) with the project's me
   colour, shape, direction, pattern read back from the layers, against the prompted values);
 - ``seconds``: training time so far (evaluation excluded) and ``samples_per_s``.
 
+With ``--ema-decay`` the stage keeps a moving average of its weights (``ema_decay``), and each
+checkpoint's average is scored too, as ``ema_<metric>``: the last and the averaged weights of one
+training run compared at every step.
+
 The median and classical decompositions (:mod:`data_recipes.baselines`) are scored on the same
 clips. One JSON line per evaluation; the last line is ``{"curve": [...], "baselines": {...}, ...}``.
 ``OUT/curve.png`` plots each metric against steps with the baselines as horizontal lines; the
@@ -56,6 +60,7 @@ from layerflow_model.metrics import json_safe, score_clip, summarize
 from layerflow_model.pipeline import LayerFlowPipeline
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
 from layerflow_model.training import train_stage
+from layerflow_model.weight_average import EMA_FILE
 from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tracking_for
 
 CURVE_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy")
@@ -151,12 +156,17 @@ class QualityCurve(NoCallbacks):
             self.train_seconds += self.samples_per_step / metrics["samples_per_s"]
         self.mlflow.on_step(step, metrics)
 
+    def score_weights(self, weights: Path) -> dict[str, float]:
+        """The curve metrics of the transformer with ``weights`` (a base-stage safetensors file: every parameter)."""
+        self.pipe.transformer.load_state_dict(load_file(weights))
+        self.pipe.transformer.eval()
+        return evaluate(self.pipe, self.scorer, self.seed)
+
     def on_checkpoint(self, path: Path) -> None:
         tic = time.perf_counter()
-        self.pipe.transformer.load_state_dict(load_file(Path(path) / TRAINABLE_FILE))  # base: every parameter
-        self.pipe.transformer.eval()
-        point = {"step": self.step, **evaluate(self.pipe, self.scorer, self.seed),
-                 "seconds": self.train_seconds}
+        point = {"step": self.step, **self.score_weights(Path(path) / TRAINABLE_FILE), "seconds": self.train_seconds}
+        if (Path(path) / EMA_FILE).is_file():
+            point |= {f"ema_{k}": v for k, v in self.score_weights(Path(path) / EMA_FILE).items()}
         self.curve.append(point)
         extra = {"samples_per_s": float(np.mean(self.window)), "eval_seconds": time.perf_counter() - tic}
         self.window = []
@@ -181,6 +191,10 @@ def plot_curve(path: Path, curve: Sequence[dict], baselines: dict[str, dict[str,
         values = np.array([p[metric] for p in curve], dtype=float)  # (E,)
         finite = np.isfinite(values)
         axes.plot(steps[finite], values[finite], "o-", color="tab:blue", label="model")
+        if f"ema_{metric}" in curve[0]:
+            averaged = np.array([p[f"ema_{metric}"] for p in curve], dtype=float)  # (E,)
+            finite = np.isfinite(averaged)
+            axes.plot(steps[finite], averaged[finite], "s-", color="tab:purple", label="moving average")
         for name, scores in baselines.items():
             if metric in scores and math.isfinite(scores[metric]):
                 axes.axhline(scores[metric], linestyle="--", color=colours[name], label=name)
@@ -219,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema-decay", type=float, default=None,
+                        help="keep a moving average of the weights (stage ema_decay) and score it too")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
     parser.add_argument("--data", type=Path, default=None, help="shard folder, shared between runs (default OUT/data)")
     parser.add_argument("--tracking", type=Path, default=None, help="MLflow store folder (default OUT)")
@@ -241,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
                         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
                         checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed,
-                        task_mixture=mixture)
+                        task_mixture=mixture, ema_decay=args.ema_decay)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
     clip = model_config.clip

@@ -4,8 +4,9 @@ A checkpoint is a folder ``checkpoints/step-NNNNNNNN/`` holding accelerate's
 ``save_state(safe_serialization=True)`` output (optimizer and RNG states as torch files, read
 back with torch's weights-only unpickler, which refuses to run code), the stage's trainable
 parameters as ``trainable.safetensors`` (see :func:`keep_trainable_only`: a LoRA stage's
-checkpoint holds its adapter, not the frozen model) and ``trainer_state.json`` (the step and
-the resolved stage config). It is written under a hidden temporary name and renamed when
+checkpoint holds its adapter, not the frozen model), the moving average of those parameters
+as ``ema.safetensors`` when the stage keeps one (``ema_decay``) and ``trainer_state.json`` (the
+step and the resolved stage config). It is written under a hidden temporary name and renamed when
 complete, so a run killed mid-write leaves no half checkpoint under a final name; the
 temporaries are removed on the next start.
 """
@@ -15,13 +16,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from .train_config import StageConfig
+from .weight_average import TrainableAverage
 
 STATE_FILE = "trainer_state.json"
 TRAINABLE_FILE = "trainable.safetensors"
@@ -54,12 +55,16 @@ def remove_partial_checkpoints(out_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def save_checkpoint(accelerator, out_dir: Path, step: int, config: StageConfig) -> Path:
-    """Write the accelerate state and the trainer state for ``step``; prune old checkpoints; return the folder."""
+def save_checkpoint(accelerator, out_dir: Path, step: int, config: StageConfig,
+                    ema: TrainableAverage | None = None) -> Path:
+    """Write the accelerate state, the weight average (if any) and the trainer state for ``step``;
+    prune old checkpoints; return the folder."""
     final = checkpoint_dir(out_dir) / f"step-{step:08d}"
     tmp = final.with_name("." + final.name)
     shutil.rmtree(tmp, ignore_errors=True)
     accelerator.save_state(str(tmp), safe_serialization=True)
+    if ema is not None:
+        ema.save(tmp)
     (tmp / STATE_FILE).write_text(json.dumps({"step": step, "config": config.model_dump(mode="json")}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -68,27 +73,28 @@ def save_checkpoint(accelerator, out_dir: Path, step: int, config: StageConfig) 
     return final
 
 
-def load_checkpoint(accelerator, folder: Path) -> int:
-    """Restore model, optimizer and RNG states from ``folder``; return its step."""
+def load_checkpoint(accelerator, folder: Path, ema: TrainableAverage | None = None) -> int:
+    """Restore model, optimizer, RNG states and the weight average (if any) from ``folder``; return its step."""
     accelerator.load_state(str(folder))
-    return json.loads((Path(folder) / STATE_FILE).read_text())["step"]
+    step = json.loads((Path(folder) / STATE_FILE).read_text())["step"]
+    if ema is not None:
+        ema.load(folder, step)
+    return step
 
 
-def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: Sequence[torch.nn.Parameter]) -> None:
+def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: dict[str, torch.nn.Parameter]) -> None:
     """Make ``accelerator.save_state`` / ``load_state`` write and read only ``trainable`` of ``model``.
 
-    ``model``: the one model ``accelerator.prepare`` returned; ``trainable``: parameters of it.
-    The parameters go to ``TRAINABLE_FILE`` (safetensors) under their names in the unwrapped model; the
+    ``model``: the one model ``accelerator.prepare`` returned; ``trainable``: parameters of it by their
+    names in the unwrapped model, which they are saved under in ``TRAINABLE_FILE`` (safetensors); the
     frozen rest is not written, since the stage rebuilds it from its starting point on resume. Loading
     a checkpoint without that file (an older run's, holding the whole model) is left to accelerate.
     """
     unwrapped = accelerator.unwrap_model(model)
-    wanted = {id(param) for param in trainable}
-    params = {name: param for name, param in unwrapped.named_parameters() if id(param) in wanted}
 
     def save_hook(models, weights, output_dir: str) -> None:
         weights.pop()
-        state = {name: param.detach().cpu().contiguous() for name, param in params.items()}
+        state = {name: param.detach().cpu().contiguous() for name, param in trainable.items()}
         save_file(state, str(Path(output_dir) / TRAINABLE_FILE))
 
     def load_hook(models, input_dir: str) -> None:
@@ -96,9 +102,9 @@ def keep_trainable_only(accelerator, model: torch.nn.Module, trainable: Sequence
         if not path.is_file():
             return
         state = load_file(str(path))
-        if sorted(state) != sorted(params):
+        if sorted(state) != sorted(trainable):
             raise ValueError(f"{path} holds other parameters than this stage trains "
-                             f"({len(state)} saved, {len(params)} trainable); was the stage config changed?")
+                             f"({len(state)} saved, {len(trainable)} trainable); was the stage config changed?")
         unwrapped.load_state_dict(state, strict=False)
         models.pop()
 

@@ -42,6 +42,7 @@ from .motion_check import motion_check
 from .objective import masked_mse, training_terms
 from .pipeline import LayerFlowPipeline
 from .train_config import StageConfig, load_model_config, read_stage_config
+from .weight_average import TrainableAverage
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     return pipe
 
 
-def select_trainable(transformer, config: StageConfig) -> list[torch.nn.Parameter]:
-    """Mark and return the stage's trainable parameters; freeze the rest.
+def select_trainable(transformer, config: StageConfig) -> dict[str, torch.nn.Parameter]:
+    """Mark and return the stage's trainable parameters by name; freeze the rest.
 
     base: everything, or blocks 0, n, 2n, ... plus the layer embedding
     (``trainable_every_n_blocks``); motion / content: that LoRA's weights only.
@@ -88,21 +89,21 @@ def select_trainable(transformer, config: StageConfig) -> list[torch.nn.Paramete
     else:
         adapter = MOTION if config.stage == "motion" else CONTENT
         wanted = lambda name: "lora_" in name and f".{adapter}." in name  # noqa: E731
-    trainable = []
+    trainable = {}
     for name, param in transformer.named_parameters():
         param.requires_grad_(wanted(name))
         if param.requires_grad:
-            trainable.append(param)
+            trainable[name] = param
     return trainable
 
 
-def set_batch_motion_scale(transformer, scale: float, trainable: list[torch.nn.Parameter]) -> None:
+def set_batch_motion_scale(transformer, scale: float, trainable: dict[str, torch.nn.Parameter]) -> None:
     """Set the motion LoRA's scale for a batch; keep only ``trainable`` requiring gradients.
 
     (peft's ``set_adapters`` marks every active adapter trainable again.)
     """
     set_motion_scale(transformer, scale)
-    keep = {id(p) for p in trainable}
+    keep = {id(p) for p in trainable.values()}
     for param in transformer.parameters():
         param.requires_grad_(id(param) in keep)
 
@@ -239,16 +240,18 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     trainable = select_trainable(pipe.transformer, config)
     if config.gradient_checkpointing:
         pipe.transformer.enable_gradient_checkpointing()
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.lr, betas=(0.9, 0.95),
+                                  weight_decay=config.weight_decay)
     transformer, optimizer = accelerator.prepare(pipe.transformer, optimizer)
     keep_trainable_only(accelerator, transformer, trainable)
+    ema = TrainableAverage(trainable, config.ema_decay) if config.ema_decay is not None else None
     transformer.train()
 
     # 2. Resume from the newest complete checkpoint
     remove_partial_checkpoints(out_dir)
     step = start = 0
     if (found := latest_checkpoint(out_dir)) is not None:
-        step = start = load_checkpoint(accelerator, found[1])
+        step = start = load_checkpoint(accelerator, found[1], ema)
         log.info("resumed from %s at step %d", found[1].name, step)
 
     samples_per_step = config.batch_size * config.grad_accum * accelerator.num_processes
@@ -266,7 +269,7 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
                 if accelerator.is_main_process:
                     callbacks.on_step(step, {"eval_loss": loss})
             if accelerator.is_main_process:
-                callbacks.on_checkpoint(save_checkpoint(accelerator, out_dir, step, config))
+                callbacks.on_checkpoint(save_checkpoint(accelerator, out_dir, step, config, ema))
             accelerator.wait_for_everyone()
 
         # 5. Stop
@@ -285,10 +288,12 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
                 accelerator.backward(loss)
             total += loss.item()
 
-        # 7. Clip, step
-        grad_norm = accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+        # 7. Clip, step, average
+        grad_norm = accelerator.clip_grad_norm_(trainable.values(), config.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(trainable.values())
         step += 1
 
         # 8. Log
@@ -301,6 +306,8 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return None
+    if ema is not None:
+        ema.copy_to(trainable.values())  # the stage exports the averaged weights
     artifacts = finish_stage(config, model_config, accelerator.unwrap_model(transformer), pipe, cache, config_file, step)
     callbacks.on_stage_end(artifacts)
     return artifacts

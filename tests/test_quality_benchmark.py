@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_vs_steps.py"
-CURVE_KEYS = {"step", "alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy", "seconds"}
+METRICS = {"alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy"}
+CURVE_KEYS = {"step", "seconds"} | METRICS | {f"ema_{metric}" for metric in METRICS}  # ema_: the averaged weights
 
 
 def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "4", "--eval-every", "2",
-               "--eval-clips", "2", "--train-clips", "8", "--batch-size", "2", "--out", str(out),
+               "--eval-clips", "2", "--train-clips", "8", "--batch-size", "2", "--ema-decay", "0.9", "--out", str(out),
                "--set", "objective.prediction=sample", "--set", "objective.one_step_fraction=0.5",
                "--set", "sampler.decompose_steps=1", "--task-mixture", "decompose=3", "--task-mixture", "generate=0"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)

@@ -17,6 +17,7 @@ from layerflow_model import LayerFlowPipeline, Task, lora
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.latent_cache import load_or_build_cache
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
+from layerflow_model.weight_average import EMA_FILE
 from layerflow_model.training import (
     CONFIG_FILE,
     batch_rng,
@@ -108,6 +109,31 @@ def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unb
     assert sorted(again) == sorted(unbroken)
     for name, value in unbroken.items():
         torch.testing.assert_close(again[name], value)
+
+
+def test_a_stage_with_a_moving_average_exports_the_average_and_resumes_it(data, tmp_path):
+    config = StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "unbroken", ema_decay=0.9,
+                         preview_count=0, **TINY)
+    unbroken = train_stage(config)
+    _, last = complete_checkpoints(unbroken.out_dir)[-1]
+    averaged, final = load_file(last / EMA_FILE), load_file(last / TRAINABLE_FILE)
+    exported = transformer_weights(unbroken.model_dir)
+    assert sorted(averaged) == sorted(exported)  # a base stage averages every parameter
+    for name, value in averaged.items():
+        torch.testing.assert_close(exported[name], value)
+    assert not all(torch.equal(final[name], value) for name, value in averaged.items())  # not the last weights
+
+    stopped = tmp_path / "resumed" / "checkpoints" / "step-00000002"
+    shutil.copytree(unbroken.out_dir / "checkpoints" / "step-00000002", stopped)
+    resumed = train_stage(config.model_copy(update={"out_dir": tmp_path / "resumed"}))
+    for name, value in transformer_weights(resumed.model_dir).items():
+        torch.testing.assert_close(value, exported[name])
+
+
+def test_a_moving_average_cannot_resume_from_a_checkpoint_without_one(stages, tmp_path):
+    config = motion_stage_stopped_at_step_2(stages, tmp_path).model_copy(update={"ema_decay": 0.9})
+    with pytest.raises(ValueError, match="ema_decay: .* holds no averaged weights"):
+        train_stage(config)
 
 
 class RunsCodeWhenUnpickled:
