@@ -277,11 +277,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items() if math.isfinite(v)})
         train_stage(stage, curve)
-        plot_curve(out / "curve.png", curve.curve, baselines,
-                   f"{model_config.name}: {' '.join(args.overrides + args.mixture) or 'preset defaults'}")
+        recipe = [f"{args.steps} steps", f"batch {args.batch_size}", f"lr {args.lr:g}", *args.overrides, *args.mixture]
+        if args.ema_decay is not None:
+            recipe.append(f"ema_decay={args.ema_decay:g}")
+        plot_curve(out / "curve.png", curve.curve, baselines, f"{model_config.name}: {', '.join(recipe)}")
         result = {"curve": curve.curve, "baselines": baselines, "s_per_step": curve.train_seconds / args.steps,
                   "samples_per_s": args.steps * args.batch_size / curve.train_seconds,
-                  "overrides": args.overrides, "task_mixture": mixture.model_dump(), "model_config": model_config.model_dump(mode="json")}
+                  "overrides": args.overrides, "stage": stage.identity(), "model_config": model_config.model_dump(mode="json")}
         (out / "curve.json").write_text(json.dumps(json_safe(result), indent=1))
         mlflow.client.log_artifact(run_id, str(out / "curve.png"))
         mlflow.client.log_artifact(run_id, str(out / "curve.json"))

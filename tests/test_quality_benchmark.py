@@ -28,7 +28,8 @@ def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
     assert [line["step"] for line in lines if "step" in line] == [2, 4]  # one line per evaluation
     assert set(result["baselines"]) == {"median", "classical", "ground_truth"}
     assert result["model_config"]["objective"]["one_step_fraction"] == 0.5
-    assert result["task_mixture"] == {"generate": 0, "decompose": 3, "fill_background": 1, "fill_foreground": 1}
+    assert result["stage"]["task_mixture"] == {"generate": 0, "decompose": 3, "fill_background": 1, "fill_foreground": 1}
+    assert result["stage"]["ema_decay"] == 0.9 and result["stage"]["steps"] == 4
     assert (out / "curve.png").stat().st_size > 0
     assert (out / "mlflow.db").is_file()
 

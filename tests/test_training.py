@@ -17,7 +17,6 @@ from layerflow_model import LayerFlowPipeline, Task, lora
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.latent_cache import load_or_build_cache
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
-from layerflow_model.weight_average import EMA_FILE
 from layerflow_model.training import (
     CONFIG_FILE,
     batch_rng,
@@ -27,6 +26,7 @@ from layerflow_model.training import (
     stage_pipeline,
     train_stage,
 )
+from layerflow_model.weight_average import EMA_FILE
 
 TINY = dict(model="tiny", device="cpu", steps=4, batch_size=2, lr=1e-3, checkpoint_every=2, sample_steps=2)
 
