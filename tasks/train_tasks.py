@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from data_recipes.training_data import build_training_data
-from layerflow_model.callbacks import StageArtifacts
+from layerflow_model.callbacks import StageArtifacts, TrainCallbacks
 from layerflow_model.completion import read_done, write_done
 from layerflow_model.config import ClipConfig
 from layerflow_model.latent_cache import data_content_hash
@@ -61,6 +62,37 @@ def close_training_run(tracking: Tracking, run_id: str, status: str) -> None:
     close_run(tracking, run_id, status)
 
 
+class PrefectProgress:
+    """Training callbacks that pass everything to ``inner`` and show a stage's progress in Prefect.
+
+    About every twentieth of ``config.steps`` (and at the last step) the stage's progress artifact
+    moves to the percentage of steps done and the task run logs the step, loss and samples/s;
+    checkpoints are logged too.
+    """
+
+    UPDATES = 20
+
+    def __init__(self, inner: TrainCallbacks, config: StageConfig) -> None:
+        self.inner, self.stage, self.steps = inner, config.stage, config.steps
+        self.every = max(1, config.steps // self.UPDATES)
+        self.logger = get_run_logger()
+        self.artifact = create_progress_artifact(0.0, description=f"{config.stage}: training steps in {config.out_dir}")
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        self.inner.on_step(step, metrics)
+        if "loss" in metrics and (step % self.every == 0 or step == self.steps):
+            update_progress_artifact(self.artifact, 100.0 * step / self.steps)
+            self.logger.info("%s: step %d/%d, loss %.4g, %.1f samples/s", self.stage, step, self.steps,
+                             metrics["loss"], metrics["samples_per_s"])
+
+    def on_checkpoint(self, path: Path) -> None:
+        self.inner.on_checkpoint(path)
+        self.logger.info("%s: checkpoint %s", self.stage, path)
+
+    def on_stage_end(self, artifacts: StageArtifacts) -> None:
+        self.inner.on_stage_end(artifacts)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="train-{config.stage}")
 def run_stage(config: StageConfig, key: str, tracking: Tracking, parent_run_id: str) -> StageArtifacts:
     """Train one stage in a child MLflow run, unless a finished run with this key is in ``config.out_dir``."""
@@ -69,6 +101,6 @@ def run_stage(config: StageConfig, key: str, tracking: Tracking, parent_run_id: 
     hashes = {folder.name: data_content_hash(folder) for folder in config.data}
     params = flat_params(config.model_dump(mode="json"))
     with stage_run(tracking, parent_run_id, config.stage, params, data_tags(hashes) | {"layerflow.stage_key": key}) as callbacks:
-        artifacts = train_stage(config, callbacks)
+        artifacts = train_stage(config, PrefectProgress(callbacks, config))
     write_done(artifacts, key)
     return artifacts

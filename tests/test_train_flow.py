@@ -9,6 +9,8 @@ import pytest
 import typer
 import yaml
 from mlflow import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
 from typer.testing import CliRunner
 
 from flows.cli_train import train
@@ -68,6 +70,14 @@ def test_the_flow_logs_a_parent_run_with_one_child_run_per_stage(trained):
     content = children["content"].data.metrics
     assert {"motion_check.static_change", "motion_check.free_change"} <= set(content)
     assert (results["content"].model_dir / "transformer" / "config.json").is_file()
+
+
+def test_prefect_shows_how_far_each_stage_has_trained(trained):
+    out, _ = trained
+    with get_client(sync_client=True) as client:
+        progress = client.read_artifacts(artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"])))
+    percent_done = {a.description.split(":")[0]: a.data for a in progress if str(out) in (a.description or "")}
+    assert percent_done == {"base": 100.0, "motion": 100.0, "content": 100.0}
 
 
 def test_a_rerun_skips_finished_stages_and_from_stage_reuses_earlier_ones(trained, monkeypatch):
