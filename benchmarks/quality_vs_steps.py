@@ -41,8 +41,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from safetensors.torch import load_file
 
 from data_recipes.baselines import make_baseline
@@ -63,9 +61,8 @@ from layerflow_model.training import train_stage
 from layerflow_model.weight_average import EMA_FILE
 from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tracking_for
 
-CURVE_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy")
-HIGHER_IS_BETTER = {"alpha_iou": True, "alpha_mad": False, "bg_psnr": True, "fg_psnr": True,
-                    "composite_mae": False, "oracle_accuracy": True}
+from curve_plot import plot_curves, series_of  # benchmarks/curve_plot.py, beside this script
+
 BASELINES = ("median", "classical")
 
 
@@ -175,37 +172,8 @@ class QualityCurve(NoCallbacks):
 
 
 #################################################################################
-#                                    Output                                     #
+#                                 Training data                                 #
 #################################################################################
-
-
-def plot_curve(path: Path, curve: Sequence[dict], baselines: dict[str, dict[str, float]], title: str) -> Path:
-    """One panel per curve metric against steps; baselines (and, for oracle accuracy, the ground truth)
-    as dashed horizontal lines. Non-finite points are left out."""
-    figure = Figure(figsize=(12, 6.5), dpi=100)
-    FigureCanvasAgg(figure)
-    steps = np.array([p["step"] for p in curve])  # (E,)
-    colours = {"median": "tab:orange", "classical": "tab:green", "ground_truth": "tab:grey"}
-    for index, metric in enumerate(CURVE_METRICS):
-        axes = figure.add_subplot(2, 3, index + 1)
-        values = np.array([p[metric] for p in curve], dtype=float)  # (E,)
-        finite = np.isfinite(values)
-        axes.plot(steps[finite], values[finite], "o-", color="tab:blue", label="model")
-        if f"ema_{metric}" in curve[0]:
-            averaged = np.array([p[f"ema_{metric}"] for p in curve], dtype=float)  # (E,)
-            finite = np.isfinite(averaged)
-            axes.plot(steps[finite], averaged[finite], "s-", color="tab:purple", label="moving average")
-        for name, scores in baselines.items():
-            if metric in scores and math.isfinite(scores[metric]):
-                axes.axhline(scores[metric], linestyle="--", color=colours[name], label=name)
-        better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
-        axes.set_title(f"{metric} ({better} is better)", fontsize=9)
-        axes.set_xlabel("training step", fontsize=8)
-        axes.legend(fontsize=7)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return path
 
 
 def build_shards(model_config: ModelConfig, count: int, out: Path) -> Path:
@@ -280,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         recipe = [f"{args.steps} steps", f"batch {args.batch_size}", f"lr {args.lr:g}", *args.overrides, *args.mixture]
         if args.ema_decay is not None:
             recipe.append(f"ema_decay={args.ema_decay:g}")
-        plot_curve(out / "curve.png", curve.curve, baselines, f"{model_config.name}: {', '.join(recipe)}")
+        plot_curves(out / "curve.png", series_of("model", curve.curve, average_label="moving average"), baselines,
+                    f"{model_config.name}: {', '.join(recipe)}")
         result = {"curve": curve.curve, "baselines": baselines, "s_per_step": curve.train_seconds / args.steps,
                   "samples_per_s": args.steps * args.batch_size / curve.train_seconds,
                   "overrides": args.overrides, "stage": stage.identity(), "model_config": model_config.model_dump(mode="json")}
