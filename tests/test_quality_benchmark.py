@@ -1,4 +1,5 @@
-"""benchmarks/quality_vs_steps.py: a quality-against-steps curve from a few training steps of the tiny model."""
+"""benchmarks/quality_vs_steps.py: a quality-against-steps curve from a few training steps of the tiny model;
+benchmarks/checkpoint_clips.py: the per-clip scores behind one of its checkpoints."""
 
 import json
 import math
@@ -6,18 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_vs_steps.py"
+CHECKPOINT_CLIPS = BENCHMARK.with_name("checkpoint_clips.py")
 METRICS = {"alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy"}
 CURVE_KEYS = {"step", "seconds"} | METRICS | {f"ema_{metric}" for metric in METRICS}  # ema_: the averaged weights
 
 
-def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A 4-step run of the tiny model scored at steps 2 and 4 on 2 held-out clips: (its --out folder, its process)."""
+    out = tmp_path_factory.mktemp("quality") / "run"
     command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "4", "--eval-every", "2",
                "--eval-clips", "2", "--train-clips", "8", "--batch-size", "2", "--ema-decay", "0.9", "--out", str(out),
                "--set", "objective.prediction=sample", "--set", "objective.one_step_fraction=0.5",
                "--set", "sampler.decompose_steps=1", "--task-mixture", "decompose=3", "--task-mixture", "generate=0"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return out, subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_quality_benchmark_prints_a_curve_and_plots_it(tiny_run):
+    out, done = tiny_run
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     result = lines[-1]
@@ -32,6 +42,25 @@ def test_quality_benchmark_prints_a_curve_and_plots_it(tmp_path):
     assert result["stage"]["ema_decay"] == 0.9 and result["stage"]["steps"] == 4
     assert (out / "curve.png").stat().st_size > 0
     assert (out / "mlflow.db").is_file()
+
+
+def test_checkpoint_clips_scores_each_held_out_clip(tiny_run):
+    out, _ = tiny_run
+    command = [sys.executable, str(CHECKPOINT_CLIPS), str(out), "--step", "4", "--average", "--eval-clips", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    *clips, summary = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(clips) == 2 and all(0 <= clip["alpha_iou"] <= 1 for clip in clips)
+    assert summary["step"] == 4 and summary["weights"] == "ema.safetensors" and summary["clips"] == 2
+    assert summary["non_empty_clips"] == sum(not clip["empty_true_mask"] for clip in clips)
+    assert math.isfinite(summary["mean"]["bg_psnr"])
+
+
+def test_checkpoint_clips_names_the_steps_it_kept(tiny_run):
+    out, _ = tiny_run
+    done = subprocess.run([sys.executable, str(CHECKPOINT_CLIPS), str(out), "--step", "3"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "kept: [2, 4]" in done.stderr
 
 
 def test_a_bad_override_names_the_field(tmp_path):
