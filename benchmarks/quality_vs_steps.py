@@ -204,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ema-decay", type=float, default=None,
                         help="keep a moving average of the weights (stage ema_decay) and score it too")
+    parser.add_argument("--keep-checkpoints", type=int, default=2,
+                        help="newest checkpoints kept on disk, for benchmarks/checkpoint_clips.py (each is the weights "
+                             "and optimizer state)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
     parser.add_argument("--data", type=Path, default=None, help="shard folder, shared between runs (default OUT/data)")
     parser.add_argument("--tracking", type=Path, default=None, help="MLflow store folder (default OUT)")
@@ -214,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out.resolve()
     if (out / "train" / "checkpoints").exists():
         parser.error(f"--out {out} already holds a training run; choose a new folder")
+    if args.keep_checkpoints < 1:
+        parser.error(f"--keep-checkpoints must be at least 1, got {args.keep_checkpoints}")
     try:
         model_config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
         mixture = TaskMixture(**parse_overrides(args.mixture))
@@ -226,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
                         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
                         checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed,
-                        task_mixture=mixture, ema_decay=args.ema_decay)
+                        task_mixture=mixture, ema_decay=args.ema_decay, keep_checkpoints=args.keep_checkpoints)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
     clip = model_config.clip
