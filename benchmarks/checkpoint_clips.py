@@ -18,22 +18,21 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from data_recipes.synthetic import held_out_samples
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.factory import build_pipeline
-from layerflow_model.metrics import json_safe, score_clip, summarize
+from layerflow_model.metrics import json_safe, summarize
 from layerflow_model.train_config import load_model_config
 from layerflow_model.weight_average import EMA_FILE
 
-DECOMPOSITION_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")
+from quality_vs_steps import Scorer, decompose_held_out, load_weights  # beside this script
 
 
 def checkpoint_weights(run: Path, step: int | None, average: bool) -> tuple[int, Path]:
-    """(step, safetensors file) of a run's checkpoint at ``step`` (None: the last one); ``ValueError`` naming what exists."""
+    """(step, safetensors file) of a run's checkpoint at ``step`` (None: the last one);
+    ``ValueError`` naming the steps it kept."""
     found = dict(complete_checkpoints(run / "train"))
     if not found:
         raise ValueError(f"{run}: no complete checkpoint under {run / 'train' / 'checkpoints'}")
@@ -46,31 +45,18 @@ def checkpoint_weights(run: Path, step: int | None, average: bool) -> tuple[int,
     return step, weights
 
 
-@torch.no_grad()
-def score_checkpoint(run: Path, weights: Path, eval_clips: int, seed: int) -> list[dict[str, object]]:
-    """Per-clip decomposition scores ``{"clip", <DECOMPOSITION_METRICS>, "empty_true_mask"}`` of ``weights``
-    on the first ``eval_clips`` held-out clips, decomposed as ``quality_vs_steps`` does (noise seed ``seed``)."""
+def score_checkpoint(run: Path, weights: Path, eval_clips: int,
+                     seed: int) -> tuple[dict[str, dict[str, float]], set[str]]:
+    """Per-clip scores ``{clip key: {alpha_iou, alpha_mad, bg_psnr, fg_psnr}}`` of ``weights`` on the first
+    ``eval_clips`` held-out clips, decomposed and scored by ``quality_vs_steps`` itself (noise seed ``seed``),
+    and the keys of the clips whose true mask ``alpha > 0.5`` is empty."""
     config = load_model_config(str(run / "model_config.json"))
     pipe = build_pipeline(config, seed=seed)
     pipe.set_progress_bar_config(disable=True)
-    pipe.transformer.load_state_dict(load_file(weights))
-    pipe.transformer.eval()
-    samples = held_out_samples(eval_clips, config.clip.num_frames, config.clip.height, config.clip.width)
-    decomposed = pipe([s.prompts for s in samples], given=[s.clip for s in samples], task="decompose",
-                      generator=torch.Generator().manual_seed(seed)).clips
-    rows = []
-    for sample, clip in zip(samples, decomposed, strict=True):
-        scores = score_clip(clip, sample.clip)
-        rows.append({"clip": sample.key, **{m: scores[m] for m in DECOMPOSITION_METRICS},
-                     "empty_true_mask": not bool((sample.clip.alpha > 0.5).any())})
-    return rows
-
-
-def means(rows: Sequence[dict[str, object]]) -> dict[str, float] | None:
-    """Mean of each decomposition metric over ``rows`` (finite values, as the benchmark averages); None if no row."""
-    if not rows:
-        return None
-    return summarize({str(r["clip"]): {m: float(r[m]) for m in DECOMPOSITION_METRICS} for r in rows})["mean"]
+    load_weights(pipe, weights)
+    scorer = Scorer(held_out_samples(eval_clips, config.clip.num_frames, config.clip.height, config.clip.width))
+    empty_true_mask = {s.key for s in scorer.samples if not (s.clip.alpha > 0.5).any()}
+    return scorer.decomposition_per_clip(decompose_held_out(pipe, scorer.samples, seed)), empty_true_mask
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -87,12 +73,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         step, weights = checkpoint_weights(args.run, args.step, args.average)
     except ValueError as error:
         parser.error(str(error))
-    rows = score_checkpoint(args.run, weights, args.eval_clips, args.seed)
-    for row in rows:
-        print(json.dumps(json_safe(row)))
-    non_empty = [r for r in rows if not r["empty_true_mask"]]
-    print(json.dumps(json_safe({"step": step, "weights": weights.name, "clips": len(rows), "mean": means(rows),
-                                "non_empty_clips": len(non_empty), "mean_non_empty": means(non_empty)})))
+    scores, empty_true_mask = score_checkpoint(args.run, weights, args.eval_clips, args.seed)
+    for key, clip_scores in scores.items():
+        print(json.dumps(json_safe({"clip": key, **clip_scores, "empty_true_mask": key in empty_true_mask})))
+    non_empty = {key: clip_scores for key, clip_scores in scores.items() if key not in empty_true_mask}
+    summary = {"step": step, "weights": weights.name, "clips": len(scores), "mean": summarize(scores)["mean"],
+               "non_empty_clips": len(non_empty), "mean_non_empty": summarize(non_empty)["mean"] if non_empty else None}
+    print(json.dumps(json_safe(summary)))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tr
 from curve_plot import plot_curves, series_of  # benchmarks/curve_plot.py, beside this script
 
 BASELINES = ("median", "classical")
+DECOMPOSITION_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")
 
 
 #################################################################################
@@ -96,11 +97,14 @@ class Scorer:
         self.oracle = SyntheticOracle(self.samples[0].clip.num_frames, *self.samples[0].clip.size)
         self.truths = [truth_of(s.extra["attributes"]) for s in self.samples]
 
+    def decomposition_per_clip(self, clips: Sequence[LayeredClip]) -> dict[str, dict[str, float]]:
+        """``{sample key: {metric: value}}`` for the DECOMPOSITION_METRICS of each decomposition against its truth."""
+        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
+        return {key: {m: clip_scores[m] for m in DECOMPOSITION_METRICS} for key, clip_scores in scores.items()}
+
     def decomposition(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean (finite values) alpha_iou, alpha_mad, bg_psnr, fg_psnr of decompositions against the truth."""
-        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
-        mean = summarize(scores)["mean"]
-        return {m: mean[m] for m in ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")}
+        return summarize(self.decomposition_per_clip(clips))["mean"]
 
     def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""
@@ -121,15 +125,26 @@ def score_baselines(scorer: Scorer) -> dict[str, dict[str, float]]:
     return scores | {"ground_truth": scorer.generation([s.clip for s in scorer.samples])}
 
 
+def load_weights(pipe: LayerFlowPipeline, weights: Path) -> None:
+    """Load a base-stage safetensors file (every transformer parameter) into ``pipe`` for evaluation."""
+    pipe.transformer.load_state_dict(load_file(weights))
+    pipe.transformer.eval()
+
+
+@torch.no_grad()
+def decompose_held_out(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], seed: int) -> list[LayeredClip]:
+    """Decompose each sample's blend with the config's decomposition steps and guidance and fixed noise ``seed``
+    (so checkpoints compare): one layered clip per sample, values in [0, 1]."""
+    return pipe([s.prompts for s in samples], given=[s.clip for s in samples], task="decompose",
+                generator=torch.Generator().manual_seed(seed)).clips
+
+
 @torch.no_grad()
 def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, seed: int) -> dict[str, float]:
     """Decompose every held-out blend and generate from every held-out prompt, with the config's
     per-task steps and guidance and fixed noise (so checkpoints compare); the curve metrics."""
-    prompts = [s.prompts for s in scorer.samples]
-    decomposed = pipe(prompts, given=[s.clip for s in scorer.samples], task="decompose",
-                      generator=torch.Generator().manual_seed(seed)).clips
-    generated = pipe(prompts, generator=torch.Generator().manual_seed(seed)).clips
-    return scorer.decomposition(decomposed) | scorer.generation(generated)
+    generated = pipe([s.prompts for s in scorer.samples], generator=torch.Generator().manual_seed(seed)).clips
+    return scorer.decomposition(decompose_held_out(pipe, scorer.samples, seed)) | scorer.generation(generated)
 
 
 #################################################################################
@@ -156,8 +171,7 @@ class QualityCurve(NoCallbacks):
 
     def score_weights(self, weights: Path) -> dict[str, float]:
         """The curve metrics of the transformer with ``weights`` (a base-stage safetensors file: every parameter)."""
-        self.pipe.transformer.load_state_dict(load_file(weights))
-        self.pipe.transformer.eval()
+        load_weights(self.pipe, weights)
         return evaluate(self.pipe, self.scorer, self.seed)
 
     def on_checkpoint(self, path: Path) -> None:
@@ -177,12 +191,11 @@ class QualityCurve(NoCallbacks):
 #################################################################################
 
 
-def build_shards(model_config: ModelConfig, count: int, out: Path) -> Path:
-    """Training shards of synthetic seeds 0 .. count-1 at the model's clip shape (reused when already built)."""
+def build_shards(model_config: ModelConfig, count: int, out: Path) -> None:
+    """Training shards of synthetic seeds 0 .. count-1 at the model's clip shape in ``out`` (reused when built)."""
     clip = model_config.clip
     build(make_recipe(recipe_config("synthetic", count=count, frames=clip.num_frames, height=clip.height,
                                     width=clip.width)), out)
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -217,8 +230,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.out.resolve()
     if (out / "train" / "checkpoints").exists():
         parser.error(f"--out {out} already holds a training run; choose a new folder")
-    if args.keep_checkpoints < 1:
-        parser.error(f"--keep-checkpoints must be at least 1, got {args.keep_checkpoints}")
     try:
         model_config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
         mixture = TaskMixture(**parse_overrides(args.mixture))
@@ -226,12 +237,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / "model_config.json"
-    model_file.write_text(model_config.model_dump_json(indent=1))
-    data = build_shards(model_config, args.train_clips, (args.data or out / "data").resolve())
-    stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
-                        batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
-                        checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed,
-                        task_mixture=mixture, ema_decay=args.ema_decay, keep_checkpoints=args.keep_checkpoints)
+    model_file.write_text(model_config.model_dump_json(indent=1))  # the stage reads (and validates) the model from it
+    data = (args.data or out / "data").resolve()
+    try:
+        stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
+                            batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
+                            checkpoint_every=args.eval_every, preview_count=0, device=args.device, seed=args.seed,
+                            task_mixture=mixture, ema_decay=args.ema_decay, keep_checkpoints=args.keep_checkpoints)
+    except ValueError as error:  # names the stage field (keep_checkpoints, lr, ...) before any shard is built
+        parser.error(str(error))
+    build_shards(model_config, args.train_clips, data)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
     clip = model_config.clip

@@ -70,3 +70,11 @@ def test_a_bad_override_names_the_field(tmp_path):
                "--out", str(tmp_path), "--set", "objective.predicton=sample"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "objective.predicton" in done.stderr
+
+
+def test_a_bad_stage_setting_names_the_field_before_building_shards(tmp_path):
+    command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "2", "--eval-every", "1",
+               "--keep-checkpoints", "0", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "keep_checkpoints" in done.stderr
+    assert not (tmp_path / "data").exists()
