@@ -21,6 +21,12 @@ clips. One JSON line per evaluation; the last line is ``{"curve": [...], "baseli
 curve goes to MLflow (``step=`` per evaluation) in the ``layerflow`` experiment of ``--tracking``
 (default ``OUT``; point several runs at one folder, or set ``MLFLOW_TRACKING_URI``, to compare them).
 
+A progress bar on stderr shows the training steps. ``OUT/progress.json`` keeps the MLflow run, the
+settings and the points scored so far, rewritten whole at every checkpoint, so a run stopped part
+way (a lost machine, Ctrl-C) continues with the same command plus ``--resume``: training resumes
+from the newest checkpoint (scoring it first if the stop came before its point was written) and
+the curve and MLflow run carry on; a setting that differs from the stopped run's is refused by name.
+
     python benchmarks/quality_vs_steps.py --config small --steps 400 --eval-every 100 --out runs/velocity \\
         --tracking runs --set objective.prediction=velocity --set objective.one_step_fraction=0 \\
         --set sampler.num_inference_steps=20
@@ -34,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +48,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from mlflow.exceptions import MlflowException
 from safetensors.torch import load_file
+from tqdm import tqdm
 
 from data_recipes.baselines import make_baseline
 from data_recipes.build import build
@@ -51,7 +60,7 @@ from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip
 from layerflow_model.callbacks import NoCallbacks
-from layerflow_model.checkpoint import TRAINABLE_FILE
+from layerflow_model.checkpoint import TRAINABLE_FILE, latest_checkpoint
 from layerflow_model.config import ModelConfig, with_overrides
 from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import json_safe, score_clip, summarize
@@ -66,6 +75,7 @@ from curve_plot import plot_curves, series_of  # benchmarks/curve_plot.py, besid
 
 BASELINES = ("median", "classical")
 DECOMPOSITION_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")
+PROGRESS_FILE = "progress.json"
 
 
 #################################################################################
@@ -153,20 +163,36 @@ def evaluate(pipe: LayerFlowPipeline, scorer: Scorer, seed: int) -> dict[str, fl
 
 
 class QualityCurve(NoCallbacks):
-    """Training callbacks: training steps go to MLflow; each checkpoint is scored, printed and logged."""
+    """Training callbacks: training steps go to MLflow and a progress bar; each checkpoint is scored, printed,
+    logged and saved to ``progress`` (with the MLflow run id and the run's ``settings``) for ``--resume``."""
 
     def __init__(self, pipe: LayerFlowPipeline, scorer: Scorer, seed: int, samples_per_step: int,
-                 mlflow: MlflowCallbacks) -> None:
+                 mlflow: MlflowCallbacks, progress: Path, settings: dict, steps: int) -> None:
         self.pipe, self.scorer, self.seed = pipe, scorer, seed
         self.samples_per_step, self.mlflow = samples_per_step, mlflow
+        self.progress, self.settings = progress, settings
         self.step, self.train_seconds, self.window = 0, 0.0, []  # window: samples/s since the last evaluation
         self.curve: list[dict] = []
+        self.bar = tqdm(total=steps, desc="training", unit="step", file=sys.stderr)
+
+    def restore(self, saved: dict) -> None:
+        """Carry on from a stopped run's ``progress.json``: its points and training seconds."""
+        self.curve, self.train_seconds = saved["curve"], saved["train_seconds"]
+
+    def save(self) -> None:
+        """Rewrite ``progress.json`` whole: MLflow run id, settings, points so far, training seconds."""
+        state = {"run_id": self.mlflow.run_id, "settings": self.settings, "curve": self.curve,
+                 "train_seconds": self.train_seconds}
+        with atomic_output(self.progress) as tmp:
+            tmp.write_text(json.dumps(json_safe(state), indent=1))
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
         self.step = step
         if "samples_per_s" in metrics:
             self.window.append(metrics["samples_per_s"])
             self.train_seconds += self.samples_per_step / metrics["samples_per_s"]
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{metrics['loss']:.3g}", refresh=False)
         self.mlflow.on_step(step, metrics)
 
     def score_weights(self, weights: Path) -> dict[str, float]:
@@ -175,15 +201,27 @@ class QualityCurve(NoCallbacks):
         return evaluate(self.pipe, self.scorer, self.seed)
 
     def on_checkpoint(self, path: Path) -> None:
+        self.save()  # the training seconds up to this checkpoint, in case the run stops while scoring it
         tic = time.perf_counter()
         point = {"step": self.step, **self.score_weights(Path(path) / TRAINABLE_FILE), "seconds": self.train_seconds}
         if (Path(path) / EMA_FILE).is_file():
             point |= {f"ema_{k}": v for k, v in self.score_weights(Path(path) / EMA_FILE).items()}
         self.curve.append(point)
-        extra = {"samples_per_s": float(np.mean(self.window)), "eval_seconds": time.perf_counter() - tic}
+        self.save()
+        extra = {"samples_per_s": float(np.mean(self.window)) if self.window else math.nan,
+                 "eval_seconds": time.perf_counter() - tic}
         self.window = []
-        print(json.dumps(json_safe(point | extra)), flush=True)
+        tqdm.write(json.dumps(json_safe(point | extra)), file=sys.stdout)
+        sys.stdout.flush()
         self.mlflow.on_step(self.step, {k: v for k, v in (point | extra).items() if k != "step" and math.isfinite(v)})
+
+    def score_unscored(self, train_dir: Path) -> None:
+        """Score the newest checkpoint in ``train_dir`` if the curve lacks it (a run stopped while scoring it)."""
+        found = latest_checkpoint(train_dir)
+        if found is not None and found[0] not in {point["step"] for point in self.curve}:
+            self.step = found[0]
+            self.on_checkpoint(found[1])
+        self.bar.update((found[0] if found else 0) - self.bar.n)
 
 
 #################################################################################
@@ -196,6 +234,25 @@ def build_shards(model_config: ModelConfig, count: int, out: Path) -> None:
     clip = model_config.clip
     build(make_recipe(recipe_config("synthetic", count=count, frames=clip.num_frames, height=clip.height,
                                     width=clip.width)), out)
+
+
+#################################################################################
+#                                   Resuming                                    #
+#################################################################################
+
+
+def run_settings(model_config: ModelConfig, stage: StageConfig, eval_clips: int, train_clips: int) -> dict:
+    """What a resumed run must share with the run it continues: model, stage recipe, evaluation and training sets
+    (as JSON values, so a saved copy compares equal)."""
+    settings = {"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
+                "eval_clips": eval_clips, "train_clips": train_clips}
+    return json.loads(json.dumps(json_safe(settings)))
+
+
+def changed_settings(saved: dict, current: dict) -> list[str]:
+    """Dotted names of the settings whose values differ, e.g. ``["stage.lr", "model.objective.shift"]``."""
+    before, after = flat_params(saved), flat_params(current)
+    return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -223,13 +280,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
     parser.add_argument("--data", type=Path, default=None, help="shard folder, shared between runs (default OUT/data)")
     parser.add_argument("--tracking", type=Path, default=None, help="MLflow store folder (default OUT)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run stopped in --out from its newest checkpoint, with the same settings "
+                             "(or start it, if --out holds none)")
     args = parser.parse_args(argv)
 
     # 1. Configs: the model (with overrides, validated) and the base stage
     torch.set_num_threads(args.threads)
     out = args.out.resolve()
-    if (out / "train" / "checkpoints").exists():
-        parser.error(f"--out {out} already holds a training run; choose a new folder")
+    progress = out / PROGRESS_FILE
+    saved = json.loads(progress.read_text()) if progress.is_file() else None
+    holds_run = saved is not None or (out / "train" / "checkpoints").exists()
+    if holds_run and not args.resume:
+        parser.error(f"--out {out} already holds a training run; choose a new folder, or --resume to continue it")
+    if holds_run and saved is None:
+        parser.error(f"--resume: {out} holds checkpoints but no {PROGRESS_FILE} (a run from before --resume); "
+                     "it cannot be continued")
     try:
         model_config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
         mixture = TaskMixture(**parse_overrides(args.mixture))
@@ -246,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                             task_mixture=mixture, ema_decay=args.ema_decay, keep_checkpoints=args.keep_checkpoints)
     except ValueError as error:  # names the stage field (keep_checkpoints, lr, ...) before any shard is built
         parser.error(str(error))
+    settings = run_settings(model_config, stage, args.eval_clips, args.train_clips)
+    if saved is not None and (changed := changed_settings(saved["settings"], settings)):
+        parser.error(f"--resume: settings differ from the stopped run in {out}: {', '.join(changed)}; "
+                     "resume with its settings")
     build_shards(model_config, args.train_clips, data)
 
     # 2. Held-out clips, baselines, the evaluation pipeline (the training pipeline's text encoder: same seed)
@@ -260,12 +330,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     tracking = tracking_for((args.tracking or out).resolve())
     params = flat_params({"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
                           "eval_clips": args.eval_clips, "train_clips": args.train_clips})
-    run_id = open_run(tracking, f"quality-{model_config.name}", params, {"layerflow.benchmark": "quality_vs_steps"})
+    if saved is None:
+        run_id = open_run(tracking, f"quality-{model_config.name}", params, {"layerflow.benchmark": "quality_vs_steps"})
+    else:
+        run_id = saved["run_id"]
+        try:
+            tracking.client().update_run(run_id, status="RUNNING")
+        except MlflowException as error:
+            parser.error(f"--resume: the stopped run's MLflow run {run_id} is not in {tracking.uri} ({error}); "
+                         "pass the --tracking it was started with")
     mlflow = MlflowCallbacks(tracking, run_id)
-    curve = QualityCurve(pipe, scorer, args.seed, args.batch_size, mlflow)
+    curve = QualityCurve(pipe, scorer, args.seed, args.batch_size, mlflow, progress, settings, args.steps)
     try:
-        mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items() if math.isfinite(v)})
+        if saved is None:
+            curve.save()
+            mlflow.on_step(0, {f"{name}.{k}": v for name, s in baselines.items() for k, v in s.items()
+                               if math.isfinite(v)})
+        else:
+            curve.restore(saved)
+            curve.score_unscored(stage.out_dir)
         train_stage(stage, curve)
+        curve.bar.close()
         recipe = [f"{args.steps} steps", f"batch {args.batch_size}", f"lr {args.lr:g}", *args.overrides, *args.mixture]
         if args.ema_decay is not None:
             recipe.append(f"ema_decay={args.ema_decay:g}")

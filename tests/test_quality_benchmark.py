@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_vs_steps.py"
 CHECKPOINT_CLIPS = BENCHMARK.with_name("checkpoint_clips.py")
@@ -78,3 +79,34 @@ def test_a_bad_stage_setting_names_the_field_before_building_shards(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "keep_checkpoints" in done.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_stopped_run_resumes_from_its_newest_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "6", "--eval-every", "2",
+               "--eval-clips", "2", "--train-clips", "8", "--batch-size", "2", "--out", str(out)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as first:
+        for line in first.stdout:
+            if line.startswith('{"step": 2'):  # the first checkpoint is scored: stop the run as a lost machine would
+                first.kill()
+                break
+    assert not (out / "curve.json").exists()
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "--resume to continue it" in again.stderr
+    changed = subprocess.run([*command, "--resume", "--lr", "1e-3"], capture_output=True, text=True, timeout=60)
+    assert changed.returncode == 2 and "stage.lr" in changed.stderr
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    result = json.loads(resumed.stdout.splitlines()[-1])
+    assert [point["step"] for point in result["curve"]] == [2, 4, 6]
+    assert json.loads((out / "curve.json").read_text())["curve"] == result["curve"]
+
+    # one MLflow run, continued: the steps before the checkpoint were not trained again
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs(client.get_experiment_by_name("layerflow").experiment_id)
+    assert run.info.status == "FINISHED"
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert [metric.step for metric in losses].count(1) == 1
+    assert {metric.step for metric in losses} == set(range(1, 7))
