@@ -328,10 +328,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # 3. Train, scoring every checkpoint, in one MLflow run
     tracking = tracking_for((args.tracking or out).resolve())
-    params = flat_params({"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
-                          "eval_clips": args.eval_clips, "train_clips": args.train_clips})
     if saved is None:
-        run_id = open_run(tracking, f"quality-{model_config.name}", params, {"layerflow.benchmark": "quality_vs_steps"})
+        run_id = open_run(tracking, f"quality-{model_config.name}", flat_params(settings),
+                          {"layerflow.benchmark": "quality_vs_steps"})
     else:
         run_id = saved["run_id"]
         try:
