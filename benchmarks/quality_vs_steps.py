@@ -172,12 +172,16 @@ class QualityCurve(NoCallbacks):
         self.samples_per_step, self.mlflow = samples_per_step, mlflow
         self.progress, self.settings = progress, settings
         self.step, self.train_seconds, self.window = 0, 0.0, []  # window: samples/s since the last evaluation
+        self.logged_through = 0  # training steps at or before it are in MLflow already (a resumed run redoes them)
         self.curve: list[dict] = []
         self.bar = tqdm(total=steps, desc="training", unit="step", file=sys.stderr)
 
     def restore(self, saved: dict) -> None:
-        """Carry on from a stopped run's ``progress.json``: its points and training seconds."""
+        """Carry on from a stopped run's ``progress.json``: its points and training seconds; the steps it logged
+        to MLflow after its newest checkpoint are trained again but not logged twice."""
         self.curve, self.train_seconds = saved["curve"], saved["train_seconds"]
+        logged = self.mlflow.client.get_metric_history(self.mlflow.run_id, "loss")
+        self.logged_through = max((metric.step for metric in logged), default=0)
 
     def save(self) -> None:
         """Rewrite ``progress.json`` whole: MLflow run id, settings, points so far, training seconds."""
@@ -193,7 +197,8 @@ class QualityCurve(NoCallbacks):
             self.train_seconds += self.samples_per_step / metrics["samples_per_s"]
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix(loss=f"{metrics['loss']:.3g}", refresh=False)
-        self.mlflow.on_step(step, metrics)
+        if step > self.logged_through:
+            self.mlflow.on_step(step, metrics)
 
     def score_weights(self, weights: Path) -> dict[str, float]:
         """The curve metrics of the transformer with ``weights`` (a base-stage safetensors file: every parameter)."""
