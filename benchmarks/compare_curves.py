@@ -2,7 +2,13 @@
 
 Each run is ``LABEL=PATH``: PATH is a run's ``curve.json`` or the ``--out`` folder that holds it.
 A run scored with ``--ema-decay`` adds a second line, ``LABEL average``. The runs must have been
-scored on the same held-out clips (equal baselines), whose scores are drawn as dashed lines. The table (stdout) has a row per step and a column per line and metric.
+scored on the same held-out clips (equal baselines), whose scores are drawn as dashed lines. The
+table (stdout) has a row per step and a column per line and metric.
+
+Runs of different clip shapes (``--set clip.num_frames=4``, ``clip.height``) are scored on their own
+held-out clips, the same seeds rendered at their shape, so their figures differ in task as well as
+in model. ``--different-clips`` compares them anyway: each run's baselines are drawn in its colour,
+and a second table gives them, so each run reads against the baselines on its own clips.
 
     python benchmarks/compare_curves.py chosen=benchmarks/results/design/k2000-chosen \\
         obvious=benchmarks/results/design/k2000-obvious --out runs/k2000-compare.png \\
@@ -16,7 +22,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from curve_plot import CURVE_METRICS, markdown_table, plot_curves, series_of
+from curve_plot import CURVE_METRICS, baseline_table, markdown_table, plot_curves, series_of
 
 
 def read_run(spec: str) -> tuple[str, dict]:
@@ -41,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metric", dest="metrics", action="append", choices=CURVE_METRICS,
                         help="table columns, repeatable (default: alpha_iou and bg_psnr)")
     parser.add_argument("--title", default=None, help="figure title (default: the labels)")
+    parser.add_argument("--different-clips", action="store_true",
+                        help="compare runs scored on different held-out clips (another clip shape): each run's "
+                             "baselines drawn in its colour and tabled")
     args = parser.parse_args(argv)
     try:
         runs = [read_run(spec) for spec in args.runs]
@@ -48,14 +57,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     (first_label, first), *others = runs
     for label, run in others:
-        if run["baselines"] != first["baselines"]:
+        if run["baselines"] != first["baselines"] and not args.different_clips:
             parser.error(f"{label} and {first_label} were scored on different held-out clips (their baselines "
-                         "differ): compare runs of the same --eval-clips and --seed")
+                         "differ): compare runs of the same --eval-clips and --seed, or pass --different-clips")
 
     series = [line for label, run in runs for line in series_of(label, run["curve"])]
-    plot_curves(args.out, series, first["baselines"], args.title or " against ".join(label for label, _ in runs))
+    title = args.title or " against ".join(label for label, _ in runs)
+    metrics = args.metrics or ["alpha_iou", "bg_psnr"]
     steps = args.steps or sorted({int(point["step"]) for _, run in runs for point in run["curve"]})
-    print(markdown_table(series, args.metrics or ["alpha_iou", "bg_psnr"], steps))
+    if args.different_clips:
+        own = {label: run["baselines"] for label, run in runs}
+        plot_curves(args.out, series, {}, title, own_baselines=own)
+        print(markdown_table(series, metrics, steps) + "\n\n" + baseline_table(own, metrics))
+    else:
+        plot_curves(args.out, series, first["baselines"], title)
+        print(markdown_table(series, metrics, steps))
 
 
 if __name__ == "__main__":

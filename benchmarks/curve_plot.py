@@ -22,6 +22,7 @@ CURVE_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae"
 HIGHER_IS_BETTER = SCORING_HIGHER_IS_BETTER | {"oracle_accuracy": True}
 DECIMALS = {"alpha_iou": 3, "alpha_mad": 1, "bg_psnr": 2, "fg_psnr": 2, "composite_mae": 3, "oracle_accuracy": 2}
 BASELINE_COLOURS = {"median": "tab:orange", "classical": "tab:green", "ground_truth": "tab:grey"}
+OWN_BASELINE_STYLES = {"median": ":", "classical": "--", "ground_truth": "-."}
 SERIES_STYLES = (("tab:blue", "o"), ("tab:purple", "s"), ("tab:red", "^"), ("tab:brown", "D"),
                  ("tab:pink", "v"), ("tab:olive", "P"), ("tab:cyan", "X"))
 AVERAGE_PREFIX = "ema_"
@@ -50,9 +51,13 @@ def series_of(label: str, curve: Sequence[Mapping[str, float]], average_label: s
     return series
 
 
-def plot_curves(path: Path, series: Sequence[Series], baselines: Mapping[str, Mapping[str, float]], title: str) -> Path:
+def plot_curves(path: Path, series: Sequence[Series], baselines: Mapping[str, Mapping[str, float]], title: str,
+                own_baselines: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None) -> Path:
     """One panel per curve metric against steps, a line per series; baselines (and, for oracle accuracy,
-    the ground truth) as dashed horizontal lines. Writes a PNG to ``path`` (whole or not at all) and returns it."""
+    the ground truth) as dashed horizontal lines. ``own_baselines`` (series label -> its baselines) is for
+    runs scored on different held-out clips: each run's baselines are drawn in its series' colour instead
+    (median dotted, classical dashed, ground truth dash-dotted). Writes a PNG to ``path`` (whole or not at
+    all) and returns it."""
     figure = Figure(figsize=(12, 6.5), dpi=100)
     FigureCanvasAgg(figure)
     for index, metric in enumerate(CURVE_METRICS):
@@ -61,13 +66,20 @@ def plot_curves(path: Path, series: Sequence[Series], baselines: Mapping[str, Ma
             values = line.values(metric)
             axes.plot(np.array(list(values)), np.array(list(values.values())), f"{marker}-", color=colour,
                       label=line.label)
+            for name, scores in (own_baselines or {}).get(line.label, {}).items():
+                if metric in scores and math.isfinite(scores[metric]):
+                    axes.axhline(scores[metric], linestyle=OWN_BASELINE_STYLES[name], color=colour, linewidth=1)
         for name, scores in baselines.items():
             if metric in scores and math.isfinite(scores[metric]):
                 axes.axhline(scores[metric], linestyle="--", color=BASELINE_COLOURS[name], label=name)
         better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
         axes.set_title(f"{metric} ({better} is better)", fontsize=9)
         axes.set_xlabel("training step", fontsize=8)
-        axes.legend(fontsize=7)
+        if not own_baselines or index == 0:  # own baselines: one legend of the runs; the title names the styles
+            axes.legend(fontsize=7)
+    if own_baselines:
+        title += ("\neach run's baselines on its own clips, in its colour: median dotted, classical dashed, "
+                  "ground truth dash-dotted")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     with atomic_output(path) as tmp:
@@ -86,4 +98,17 @@ def markdown_table(series: Sequence[Series], metrics: Sequence[str], steps: Sequ
                 value = line.values(metric).get(step)
                 cells.append("-" if value is None else f"{value:.{DECIMALS[metric]}f}")
         rows.append(f"| {' | '.join(cells)} |")
+    return "\n".join(rows)
+
+
+def baseline_table(baselines: Mapping[str, Mapping[str, Mapping[str, float]]], metrics: Sequence[str]) -> str:
+    """A Markdown table of each run's baselines (run label -> baseline name -> metric -> value): a row per
+    run and baseline that has a score in any of them, a column per metric; a dash where it has none."""
+    rows = [f"| run | baseline | {' | '.join(metrics)} |", f"|{' --- |' * (len(metrics) + 2)}"]
+    for label, scores in baselines.items():
+        for name, values in scores.items():
+            if not any(m in values for m in metrics):
+                continue
+            cells = ["-" if values.get(m) is None else f"{values[m]:.{DECIMALS[m]}f}" for m in metrics]
+            rows.append(f"| {label} | {name} | {' | '.join(cells)} |")
     return "\n".join(rows)

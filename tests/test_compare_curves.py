@@ -37,6 +37,23 @@ def test_runs_scored_on_different_clips_are_refused(tmp_path):
     assert not (tmp_path / "compare.png").exists()
 
 
+def test_runs_scored_on_different_clips_compare_each_against_its_own_baselines(tmp_path):
+    out = tmp_path / "compare.png"
+    done = compare(f"on-8-clips={DESIGN / 'chosen-1000'}", f"on-16-clips={DESIGN / 'k2000-chosen'}",
+                   "--out", str(out), "--steps", "1000", "--different-clips")
+    assert done.returncode == 0, done.stderr[-2000:]
+    steps_table, baselines_table = done.stdout.strip().split("\n\n")
+    assert steps_table.splitlines()[0] == ("| steps | on-8-clips: alpha_iou | on-8-clips: bg_psnr | "
+                                           "on-16-clips: alpha_iou | on-16-clips: bg_psnr |")
+    header, rule, *rows = baselines_table.splitlines()
+    assert header == "| run | baseline | alpha_iou | bg_psnr |"
+    # each run's median and classical decompositions of its own clips; the ground truth has neither metric
+    assert [row.split(" | ")[:2] for row in rows] == [["| on-8-clips", "median"], ["| on-8-clips", "classical"],
+                                                      ["| on-16-clips", "median"], ["| on-16-clips", "classical"]]
+    assert rows[3] == "| on-16-clips | classical | 0.483 | 25.96 |"  # k2000-chosen's curve.json
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_run_without_a_label_or_a_curve_is_named_in_the_error(tmp_path):
     done = compare(str(DESIGN / "k2000-chosen"), "--out", str(tmp_path / "compare.png"))
     assert done.returncode == 2 and "expected LABEL=PATH" in done.stderr
