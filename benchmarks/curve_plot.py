@@ -87,28 +87,28 @@ def plot_curves(path: Path, series: Sequence[Series], baselines: Mapping[str, Ma
     return Path(path)
 
 
+def metric_cell(metric: str, value: float | None) -> str:
+    """A table cell: ``value`` to the metric's decimals, or a dash for no value."""
+    return "-" if value is None else f"{value:.{DECIMALS[metric]}f}"
+
+
+def markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A Markdown table of a header row and body rows of cells."""
+    return "\n".join([f"| {' | '.join(header)} |", f"|{' --- |' * len(header)}"]
+                     + [f"| {' | '.join(cells)} |" for cells in body])
+
+
 def markdown_table(series: Sequence[Series], metrics: Sequence[str], steps: Sequence[int]) -> str:
     """A Markdown table: a row per step, a column per (series, metric); a dash where a series has no point."""
     header = ["steps"] + [f"{line.label}: {metric}" for line in series for metric in metrics]
-    rows = [f"| {' | '.join(header)} |", f"|{' --- |' * len(header)}"]
-    for step in steps:
-        cells = [f"{step:,}"]
-        for line in series:
-            for metric in metrics:
-                value = line.values(metric).get(step)
-                cells.append("-" if value is None else f"{value:.{DECIMALS[metric]}f}")
-        rows.append(f"| {' | '.join(cells)} |")
-    return "\n".join(rows)
+    return markdown(header, [[f"{step:,}"] + [metric_cell(metric, line.values(metric).get(step))
+                                              for line in series for metric in metrics] for step in steps])
 
 
 def baseline_table(baselines: Mapping[str, Mapping[str, Mapping[str, float]]], metrics: Sequence[str]) -> str:
     """A Markdown table of each run's baselines (run label -> baseline name -> metric -> value): a row per
     run and baseline that has a score in any of them, a column per metric; a dash where it has none."""
-    rows = [f"| run | baseline | {' | '.join(metrics)} |", f"|{' --- |' * (len(metrics) + 2)}"]
-    for label, scores in baselines.items():
-        for name, values in scores.items():
-            if not any(m in values for m in metrics):
-                continue
-            cells = ["-" if values.get(m) is None else f"{values[m]:.{DECIMALS[m]}f}" for m in metrics]
-            rows.append(f"| {label} | {name} | {' | '.join(cells)} |")
-    return "\n".join(rows)
+    return markdown(["run", "baseline", *metrics],
+                    [[label, name, *(metric_cell(m, values.get(m)) for m in metrics)]
+                     for label, scores in baselines.items() for name, values in scores.items()
+                     if any(m in values for m in metrics)])
