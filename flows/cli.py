@@ -41,6 +41,11 @@ Steps = Annotated[Optional[int], typer.Option(help="sampling steps (default: the
 Guidance = Annotated[Optional[float], typer.Option(help="classifier-free guidance scale, 1 = off (default: the model's for this task)")]
 Seed = Annotated[int, typer.Option(help="random seed")]
 Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
+Frames = Annotated[Optional[int], typer.Option(
+    "--frames", min=1, help="use the first N frames of the input (default: all; at least the model's clip length)")]
+Overlap = Annotated[Optional[int], typer.Option(
+    "--overlap", min=0, help="an input longer than the model's clip is processed in windows of the clip's length; "
+                             "frames two windows share, cross-faded (default: half the clip)")]
 FgPrompt = Annotated[str, typer.Option("--fg-prompt", help="foreground prompt")]
 BgPrompt = Annotated[str, typer.Option("--bg-prompt", help="background prompt")]
 BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the blended scene")]
@@ -127,9 +132,12 @@ def fill_background(
     guidance: Guidance = None,
     seed: Seed = 0,
     device: Device = "cpu",
+    frames: Frames = None,
+    overlap: Overlap = None,
 ) -> None:
     """Transparent foreground -> a background for it and the blended scene."""
-    run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+    run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device,
+             frames, overlap)
 
 
 @app.command("fill-foreground")
@@ -144,18 +152,26 @@ def fill_foreground(
     guidance: Guidance = None,
     seed: Seed = 0,
     device: Device = "cpu",
+    frames: Frames = None,
+    overlap: Overlap = None,
 ) -> None:
     """Background video -> a transparent foreground for it and the blended scene."""
-    run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device)
+    run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device,
+             frames, overlap)
 
 
-def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device) -> None:
-    """Load a saved model (None: the shipped one), run ``task`` on the given layer files and write the outputs to ``out``."""
+def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device, frames=None, overlap=None) -> None:
+    """Load a saved model (None: the shipped one), run ``task`` on the given layer files and write the outputs to ``out``.
+
+    Given files longer than the model's clip are processed in windows of its length
+    (``layerflow_model.windows``), ``overlap`` frames shared (None: half the clip).
+    """
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
     from layerflow_model.outputs import write_layer_outputs
     from layerflow_model.shipped import shipped_model_dir
+    from layerflow_model.windows import sample_in_windows
 
     from .inputs import read_given_clip
 
@@ -165,19 +181,28 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
         except FileNotFoundError as error:
             raise typer.BadParameter(str(error), param_hint="--model") from None
     pipe = LayerFlowPipeline.from_pretrained(model_dir).to(device)
-    shape = (pipe.config.num_frames, pipe.config.height, pipe.config.width)
-    try:
-        given = read_given_clip(inputs, shape) if inputs else None
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+    window = pipe.config.num_frames
+    overlap = window // 2 if overlap is None else overlap
+    if overlap >= window:
+        raise typer.BadParameter(f"{overlap} frames; windows are the model's {window} frames, so at most {window - 1}",
+                                 param_hint="--overlap")
     layer_prompts = LayerPrompts(*prompts)
-    generator = torch.Generator().manual_seed(seed)
-    result = pipe(layer_prompts, given=given, task=task, num_inference_steps=steps, guidance_scale=guidance, generator=generator)
-    clip = result.clips[0]
-    info = {"task": task, "seed": seed, "model": str(model_dir), "steps": result.num_inference_steps,
-            "guidance": result.guidance_scale}
-    write_layer_outputs(out, clip, layer_prompts, fps=pipe.config.fps, info=info)
-    typer.echo(f"wrote {task} outputs to {out}")
+    info = {"task": task, "seed": seed, "model": str(model_dir)}
+    if inputs:
+        try:
+            given, fps = read_given_clip(inputs, (window, pipe.config.height, pipe.config.width), frames)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+        result = sample_in_windows(pipe, layer_prompts, given, task, overlap, steps, guidance, seed)
+        clip, windows = result.clip, {"windows": [[s, s + window] for s in result.starts], "overlap": overlap}
+    else:
+        fps, windows = pipe.config.fps, {}
+        result = pipe(layer_prompts, task=task, num_inference_steps=steps, guidance_scale=guidance,
+                      generator=torch.Generator().manual_seed(seed))
+        clip = result.clips[0]
+    info |= {"steps": result.num_inference_steps, "guidance": result.guidance_scale, **windows}
+    write_layer_outputs(out, clip, layer_prompts, fps=fps, info=info)
+    typer.echo(f"wrote {task} outputs ({clip.num_frames} frames) to {out}")
 
 
 def _mount_subcommands() -> None:

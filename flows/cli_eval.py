@@ -55,7 +55,8 @@ def decompose(
     out: Annotated[Path, typer.Option("--out", help="output folder: fg/ bg/ bl/ mask/, WebM, ProRes, MP4, previews")],
     method: Annotated[Method, typer.Option("--method", help="model: the LayerFlow model; median, classical: baselines")] = Method.model,
     model: Annotated[Optional[Path], typer.Option("--model", help="a saved LayerFlowPipeline folder (method model; default: the shipped small model)")] = None,
-    frames: Annotated[Optional[int], typer.Option("--frames", min=1, help="baselines: use the first N frames (default all)")] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", min=1, help="use the first N frames (default all; the model needs at least its clip length)")] = None,
+    overlap: Annotated[Optional[int], typer.Option("--overlap", min=0, help="model: an input longer than its clip is decomposed in windows of the clip's length; frames two windows share, cross-faded (default: half the clip)")] = None,
     fg_prompt: Annotated[str, typer.Option("--fg-prompt", help="foreground prompt (model)")] = "",
     bg_prompt: Annotated[str, typer.Option("--bg-prompt", help="background prompt (model)")] = "",
     blend_prompt: Annotated[str, typer.Option("--blend-prompt", help="blend prompt (model)")] = "",
@@ -66,13 +67,14 @@ def decompose(
 ) -> None:
     """Blended video -> foreground, alpha and clean background, by the model or a baseline.
 
-    The model works at its own clip shape; the baselines keep the input's size and frames.
+    The model works at its own frame size, on every frame: a video longer than its clip goes
+    through it in overlapping windows. The baselines keep the input's size and frames.
     """
     if method is Method.model:
         from .cli import run_task
 
         run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance,
-                  seed, device)
+                 seed, device, frames, overlap)
         return
     from data_recipes.baselines import make_baseline
     from layerflow_model import LayerPrompts
@@ -80,10 +82,10 @@ def decompose(
     from layerflow_model.video_io import read_video
 
     try:
-        video = read_video(input)
+        video = read_video(input, max_frames=frames)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    clip = make_baseline(method.value).decompose(video.rgb[:frames])
+    clip = make_baseline(method.value).decompose(video.rgb)
     info = {"task": "decompose", "method": method.value, "input": str(input)}
     write_layer_outputs(out, clip, LayerPrompts(fg_prompt, bg_prompt, blend_prompt), fps=video.fps, info=info)
     typer.echo(f"wrote {method.value} decomposition of {clip.num_frames} frames to {out}")

@@ -1,28 +1,42 @@
-"""Read the CLI's input files into the given layers of a clip of the model's shape."""
+"""Read the CLI's input files into the given layers of a clip at the model's frame size."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from data_recipes.framing import fit_frames
 from layerflow_model import LayeredClip
 from layerflow_model.video_io import read_video
 
 
-def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int]) -> LayeredClip:
-    """{"fg" | "bg" | "blend": path} -> a LayeredClip of shape (T, H, W) holding those layers.
+def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
+                    max_frames: int | None = None) -> tuple[LayeredClip, float]:
+    """{"fg" | "bg" | "blend": path} -> (a LayeredClip of (T', H, W) holding those layers, the first file's fps).
 
-    A foreground file must carry alpha (it gives both ``fg`` and ``alpha``). Frames are resized
-    to cover (H, W) and centre-cropped; the first T frames are used. Raises ``ValueError``
-    naming the file when it is unreadable, lacks alpha, or has fewer than T frames.
+    ``shape`` is the model's (T, H, W). A foreground file must carry alpha (it gives both
+    ``fg`` and ``alpha``). Each frame is resized to cover (H, W) and centre-cropped as it is
+    decoded; all frames are kept (the first ``max_frames`` if given; the shortest file's
+    count if several), so T' >= T. Raises ``ValueError`` naming the file when it is
+    unreadable, lacks alpha, or has fewer than T frames, and when ``max_frames`` < T.
     """
     num_frames, height, width = shape
+    if max_frames is not None and max_frames < num_frames:
+        raise ValueError(f"asked for the first {max_frames} frames; the model needs at least {num_frames}")
+
+    def fit(frame: np.ndarray) -> np.ndarray:  # (H0, W0, C) -> (H, W, C), while decoding
+        return fit_frames(frame[None], (height, width))[0]
+
+    videos = {name: read_video(path, require_alpha=name == "fg", max_frames=max_frames, each_frame=fit)
+              for name, path in inputs.items()}
+    for name, video in videos.items():
+        if video.num_frames < num_frames:
+            raise ValueError(f"{inputs[name]} has {video.num_frames} frames; the model needs at least {num_frames}")
+    kept = min(video.num_frames for video in videos.values())
     layers = {}
-    for name, path in inputs.items():
-        frames = read_video(path, require_alpha=name == "fg")
-        if frames.num_frames < num_frames:
-            raise ValueError(f"{path} has {frames.num_frames} frames; the model needs at least {num_frames}")
-        layers[name] = fit_frames(frames.rgb[:num_frames], (height, width))
+    for name, video in videos.items():
+        layers[name] = video.rgb[:kept]
         if name == "fg":
-            layers["alpha"] = fit_frames(frames.alpha[:num_frames], (height, width))
-    return LayeredClip(**layers)
+            layers["alpha"] = video.alpha[:kept]
+    return LayeredClip(**layers), next(iter(videos.values())).fps

@@ -49,13 +49,23 @@ def test_generate_writes_the_official_layout_and_videos(tiny_model, tmp_path):
 
 def test_decompose_keeps_the_input_as_the_blend(tiny_model, tmp_path):
     rng = np.random.default_rng(0)
-    frames = rng.random((6, 32, 32, 3)).astype(np.float32)  # larger and longer than the model's clip
+    frames = rng.random((7, 32, 32, 3)).astype(np.float32)  # larger and longer than the model's 4-frame clip
     write_png_sequence(tmp_path / "input", frames)
     invoke("decompose", tmp_path / "input", "--model", tiny_model, "--out", tmp_path / "layers", "--steps", 1)
     blend = read_layerflow_sequence(tmp_path / "layers").blend
-    assert blend.shape == (4, 16, 16, 3)
-    expected = frames[:4].reshape(4, 16, 2, 16, 2, 3).mean(axis=(2, 4))  # area downscale to 16x16
+    assert blend.shape == (7, 16, 16, 3)
+    expected = frames.reshape(7, 16, 2, 16, 2, 3).mean(axis=(2, 4))  # area downscale to 16x16
     np.testing.assert_allclose(blend, expected, atol=1.5 / 255)
+    record = json.loads((tmp_path / "layers" / "layers.json").read_text())
+    assert record["windows"] == [[0, 4], [2, 6], [3, 7]] and record["overlap"] == 2  # half the clip by default
+
+
+def test_decompose_takes_the_first_frames_and_the_overlap_asked_for(tiny_model, tmp_path):
+    write_png_sequence(tmp_path / "input", np.random.default_rng(2).random((9, 16, 16, 3)))
+    invoke("decompose", tmp_path / "input", "--model", tiny_model, "--out", tmp_path / "layers", "--steps", 1,
+           "--frames", 8, "--overlap", 0)
+    assert read_layerflow_sequence(tmp_path / "layers").num_frames == 8
+    assert json.loads((tmp_path / "layers" / "layers.json").read_text())["windows"] == [[0, 4], [4, 8]]
 
 
 def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):
@@ -63,9 +73,11 @@ def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):
     rgb, alpha = rng.random((4, 16, 16, 3)), np.ones((4, 16, 16))
     write_rgba_webm(tmp_path / "fg.webm", rgb, alpha, fps=8)
     invoke("fill-background", "--foreground", tmp_path / "fg.webm", "--model", tiny_model, "--out", tmp_path / "a", "--steps", 1)
-    write_png_sequence(tmp_path / "bg", rgb)
+    longer = rng.random((6, 16, 16, 3))  # filled in two windows
+    write_png_sequence(tmp_path / "bg", longer)
     invoke("fill-foreground", "--background", tmp_path / "bg", "--model", tiny_model, "--out", tmp_path / "b", "--steps", 1)
     assert json.loads((tmp_path / "b" / "layers.json").read_text())["task"] == "fill_foreground"
+    np.testing.assert_allclose(read_layerflow_sequence(tmp_path / "b").bg, longer, atol=0.5 / 255)
 
 
 def test_bad_inputs_are_clear_cli_errors(tiny_model, tmp_path):
@@ -76,3 +88,6 @@ def test_bad_inputs_are_clear_cli_errors(tiny_model, tmp_path):
     write_png_sequence(tmp_path / "short", np.zeros((2, 16, 16, 3)))
     result = runner.invoke(app, ["decompose", str(tmp_path / "short"), "--model", str(tiny_model), "--out", str(tmp_path / "y")])
     assert result.exit_code != 0 and "has 2 frames; the model needs at least 4" in result.output
+    result = runner.invoke(app, ["decompose", str(tmp_path / "opaque"), "--model", str(tiny_model), "--out",
+                                 str(tmp_path / "z"), "--overlap", "4"])
+    assert result.exit_code != 0 and "--overlap" in result.output and "at most 3" in result.output

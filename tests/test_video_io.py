@@ -107,6 +107,28 @@ def test_mp4_pads_odd_sizes_to_even(tmp_path):
     assert mean_abs_255(video.rgb[:, :33, :47], rgb) <= 8
 
 
+def halve(frame: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> (H/2, W/2, C), mean of 2x2 blocks."""
+    h, w, c = frame.shape
+    return frame.reshape(h // 2, 2, w // 2, 2, c).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("container", ["disc.webm", "frames"])
+def test_a_long_video_can_be_read_in_part_and_shrunk_frame_by_frame(tmp_path, container):
+    rgb, alpha = moving_disc(frames=10)
+    if container == "frames":
+        path = write_png_sequence(tmp_path / container, rgb, alpha)
+    else:
+        path = write_rgba_webm(tmp_path / container, rgb, alpha, fps=8)
+    whole = read_video(path)
+
+    part = read_video(path, max_frames=6, each_frame=halve)  # only the halved frames are kept
+
+    assert part.rgb.shape == (6, 32, 32, 3) and part.alpha.shape == (6, 32, 32)
+    np.testing.assert_allclose(part.rgb, np.stack([halve(f) for f in whole.rgb[:6]]), atol=1e-6)
+    np.testing.assert_allclose(part.alpha, np.stack([halve(a[..., None])[..., 0] for a in whole.alpha[:6]]), atol=1e-6)
+
+
 ####################################################################################
 # Write-then-rename
 ####################################################################################
