@@ -10,6 +10,9 @@ alone, what ``layerflow decompose`` returned before it worked in windows. ``alph
 JSON line per setting and writes ``OUT/windowed.json`` and ``OUT/windowed.md``.
 
     python benchmarks/windowed_decompose.py --count 64 --frames 24 --overlaps 0 2 4 6 --out DIR
+
+``--run DIR [--step N] [--average]`` scores a checkpoint of a ``quality_vs_steps.py`` run instead
+of a saved pipeline (a model trained on shorter clips decomposing the product's clips, say).
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
 from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
+from layerflow_model.factory import build_pipeline
+from layerflow_model.train_config import load_model_config
 from layerflow_model.windows import sample_in_windows, split_windows
+
+from checkpoint_clips import checkpoint_weights  # beside this script
+from quality_vs_steps import load_weights
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "bg_psnr", "fg_psnr")
 
@@ -45,9 +53,23 @@ def decompose_scores(pipe: LayerFlowPipeline, samples: list[LayeredSample], over
     return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS} | {"seconds_per_clip": seconds}
 
 
+def load_model(args: argparse.Namespace) -> tuple[LayerFlowPipeline, str]:
+    """The pipeline to score and what it is: ``--run``'s checkpoint, ``--model``, or the shipped model."""
+    if args.run is None:
+        model = args.model or shipped_model_dir()
+        return LayerFlowPipeline.from_pretrained(model), str(model)
+    step, weights = checkpoint_weights(args.run, args.step, args.average)
+    pipe = build_pipeline(load_model_config(str(args.run / "model_config.json")))
+    load_weights(pipe, weights)
+    return pipe, f"{weights} (step {step})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="saved pipeline folder (default: the shipped model)")
+    parser.add_argument("--run", type=Path, default=None, help="a quality_vs_steps.py --out folder (instead of --model)")
+    parser.add_argument("--step", type=int, default=None, help="--run: checkpoint step (default: the last kept)")
+    parser.add_argument("--average", action="store_true", help="--run: score the moving average of the weights")
     parser.add_argument("--count", type=int, default=64, help="held-out clips")
     parser.add_argument("--frames", type=int, default=24, help="frames per clip (more than the model's clip)")
     parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 2, 4, 6], help="overlaps to compare, frames")
@@ -56,8 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model = args.model or shipped_model_dir()
-    pipe = LayerFlowPipeline.from_pretrained(model)
+    pipe, model = load_model(args)
     pipe.set_progress_bar_config(disable=True)
     samples = held_out_samples(args.count, args.frames, pipe.config.height, pipe.config.width)
 
@@ -69,7 +90,7 @@ def main() -> None:
         rows.append(row)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    record = {"model": str(model), "count": args.count, "frames": args.frames, "window": pipe.config.num_frames,
+    record = {"model": model, "count": args.count, "frames": args.frames, "window": pipe.config.num_frames,
               "rows": rows}
     (args.out / "windowed.json").write_text(json.dumps(record, indent=2) + "\n")
     header = "| setting | " + " | ".join(METRICS) + " | s/clip |\n| --- |" + " --- |" * (len(METRICS) + 1) + "\n"
