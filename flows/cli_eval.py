@@ -64,6 +64,7 @@ def decompose(
     guidance: Annotated[Optional[float], typer.Option(help="classifier-free guidance scale, 1 = off (model; default: the model's decompose guidance)")] = None,
     seed: Annotated[int, typer.Option(help="random seed (model)")] = 0,
     device: Annotated[str, typer.Option(help="torch device (model)")] = "cpu",
+    flip_average: Annotated[Optional[bool], typer.Option("--flip-average/--no-flip-average", help="model: also decompose the input mirrored left-right, upside down and both, and average the layers (4 passes; default: the model's setting, on for the shipped one)")] = None,
 ) -> None:
     """Blended video -> foreground, alpha and clean background, by the model or a baseline.
 
@@ -74,7 +75,7 @@ def decompose(
         from .cli import run_task
 
         run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance,
-                 seed, device, frames, overlap)
+                 seed, device, frames, overlap, flip_average)
         return
     from data_recipes.baselines import make_baseline
     from layerflow_model import LayerPrompts

@@ -13,6 +13,7 @@ layers); :meth:`LayeredClip.require` names what a caller needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -144,3 +145,39 @@ class LayeredClip:
 def to_uint8(array: np.ndarray) -> np.ndarray:
     """Float array in [0, 1] -> uint8 in [0, 255], clipped and rounded."""
     return np.clip(np.rint(np.asarray(array, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def flip_clip(clip: LayeredClip, axes: tuple[int, ...]) -> LayeredClip:
+    """``clip`` with every layer flipped along ``axes`` of (T, H, W[, 3]): (2,) left-right, (1,) upside
+    down, (0,) backwards in time; () returns it as is. Flipping twice gives the clip back."""
+    if not axes:
+        return clip
+    return LayeredClip(**{n: np.ascontiguousarray(np.flip(getattr(clip, n), axes)) for n in clip.present_layers()})
+
+
+def average_clips(clips: Sequence[LayeredClip], starts: Sequence[int] | None = None,
+                  frame_weights: np.ndarray | None = None) -> LayeredClip:
+    """Per-frame weighted mean of clips of T frames that hold the same layers at the same size.
+
+    starts: each clip's first frame in the result, which has ``max(starts) + T`` frames, every
+    one covered by some clip (default: all 0, a plain mean); frame_weights: (T,) > 0, the weight
+    of each of a clip's frames (default all 1). ``fg`` is averaged premultiplied by ``alpha``
+    and divided back, so a colour counts by its opacity. Values stay in [0, 1].
+    """
+    num_frames = clips[0].num_frames
+    starts = [0] * len(clips) if starts is None else starts
+    weights = np.ones(num_frames, np.float32) if frame_weights is None else frame_weights.astype(np.float32)
+    length = max(starts) + num_frames
+    names = clips[0].present_layers()
+    sums = {n: np.zeros((length, *getattr(clips[0], n).shape[1:]), np.float32) for n in names}
+    total = np.zeros(length, np.float32)
+    for clip, start in zip(clips, starts, strict=True):
+        frames = slice(start, start + num_frames)
+        for name in names:
+            layer = clip.fg_premultiplied() if name == "fg" else getattr(clip, name)
+            sums[name][frames] += weights.reshape(-1, *[1] * (layer.ndim - 1)) * layer
+        total[frames] += weights
+    means = {n: layer_sum / total.reshape(-1, *[1] * (layer_sum.ndim - 1)) for n, layer_sum in sums.items()}
+    if "fg" in means:
+        means["fg"] = unpremultiply(means["fg"], means["alpha"])
+    return LayeredClip(**means)

@@ -138,6 +138,8 @@ class SamplerConfig(StrictModel):
     decompose_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
     fill_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
     generate_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
+    decompose_flip_average: bool = Field(
+        default=False, description="decompose the blend and its three mirror images (4 passes) and average the layers")
 
 
 class LoraSettings(StrictModel):
@@ -211,7 +213,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
         clip=ClipConfig(num_frames=8, height=32, width=32),
         objective=ObjectiveConfig(prediction="sample", one_step_fraction=1.0),
-        sampler=SamplerConfig(num_inference_steps=1, decompose_guidance=1.0, fill_guidance=1.0),
+        sampler=SamplerConfig(num_inference_steps=1, decompose_guidance=1.0, fill_guidance=1.0,
+                              decompose_flip_average=True),
         lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
     ),
     # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.

@@ -17,7 +17,7 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.loaders import CogVideoXLoraLoaderMixin
 from diffusers.utils import BaseOutput
 
-from .clip import LayeredClip, LayerPrompts
+from .clip import LayeredClip, LayerPrompts, average_clips, flip_clip
 from .conditioning import (
     LAYER_ORDER,
     Task,
@@ -40,18 +40,21 @@ from .codec import CogVideoXVAECodec, PixelUnshuffleCodec  # noqa: E402, F401, I
 from .transformer import LayerFlowTransformer  # noqa: E402, F401
 
 EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains the model on
+MIRROR_AXES = ((), (2,), (1,), (1, 2))  # of a layer (T, H, W[, 3]): as is, left-right, upside down, both
 
 
 @dataclass
 class LayerFlowPipelineOutput(BaseOutput):
     """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w);
     ``num_inference_steps`` and ``guidance_scale``: the sampling settings used (the caller's, or
-    the task's defaults)."""
+    the task's defaults); ``flip_average``: whether the clips average mirrored passes (then
+    ``latents`` are those of the unmirrored one)."""
 
     clips: list[LayeredClip] | None
     latents: torch.Tensor
     num_inference_steps: int
     guidance_scale: float
+    flip_average: bool = False
 
 
 class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
@@ -64,7 +67,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     predicts ("velocity", "sample" or "noise") and the default sampling steps and guidance per
     kind of task (:class:`~.config.SamplerConfig`: ``{decompose,fill,generate}_steps``, None
     meaning ``num_inference_steps``; ``{decompose,fill,generate}_guidance``, None meaning
-    ``guidance_scale``).
+    ``guidance_scale``; ``decompose_flip_average``).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -89,6 +92,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         decompose_guidance: float | None = None,
         fill_guidance: float | None = None,
         generate_guidance: float | None = None,
+        decompose_flip_average: bool = False,
     ):
         super().__init__()
         self.register_modules(
@@ -99,6 +103,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             num_inference_steps=num_inference_steps, decompose_steps=decompose_steps, fill_steps=fill_steps,
             generate_steps=generate_steps, guidance_scale=guidance_scale, decompose_guidance=decompose_guidance,
             fill_guidance=fill_guidance, generate_guidance=generate_guidance,
+            decompose_flip_average=decompose_flip_average,
         )
 
     @classmethod
@@ -123,6 +128,11 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         """Guidance scale when the caller gives none: ``{decompose,fill,generate}_guidance`` as
         :meth:`default_steps` picks, else ``guidance_scale``."""
         return self._task_setting(given_names, "guidance") or self.config.guidance_scale
+
+    def default_flip_average(self, given_names: Sequence[tuple[str, ...]]) -> bool:
+        """Whether to average mirrored passes when the caller does not say: ``decompose_flip_average``
+        when every sample is a decomposition, else False."""
+        return bool(self._task_setting(given_names, "flip_average"))
 
     def _task_setting(self, given_names: Sequence[tuple[str, ...]], setting: str):
         kinds = {task_kind(names) for names in given_names}
@@ -187,6 +197,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         negative_prompt_embeds: torch.Tensor | None = None,
         output_type: str = "clip",
         return_dict: bool = True,
+        flip_average: bool | None = None,
     ):
         """Sample layered clips.
 
@@ -194,7 +205,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         per sample; a task name picks which of their layers to use, else all they hold);
         prompt_embeds: (B, 3, L, D) instead of ``prompt``; num_inference_steps and
         guidance_scale (1 = no guidance): None takes the config's for the task
-        (:meth:`default_steps`, :meth:`default_guidance`). Returns
+        (:meth:`default_steps`, :meth:`default_guidance`). flip_average: sample the given
+        layers as they are and mirrored left-right, upside down and both (4 passes, prompts
+        unchanged), mirror the results back and average them (``fg`` premultiplied); None takes
+        the config's (:meth:`default_flip_average`; never with ``output_type="latent"``). Returns
         :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
         """
         # 1. Defaults and checks
@@ -210,6 +224,23 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
 
         # 2. Which layers are given, per sample
         given_names = [given_layers_for(task, clip) for clip in (given or [None] * batch)]
+        if flip_average is None:
+            flip_average = self.default_flip_average(given_names) and output_type != "latent"
+        if flip_average:
+            if given is None or output_type == "latent":
+                raise ValueError("`flip_average` mirrors given layers and averages decoded clips: it needs `given` "
+                                 "and output_type 'clip'")
+            passes = [self(prompt, [flip_clip(clip, axes) for clip in given], task, negative_prompt, num_frames,
+                           height, width, num_inference_steps, guidance_scale, generator, prompt_embeds,
+                           negative_prompt_embeds, flip_average=False) for axes in MIRROR_AXES]
+            clips = [average_clips([flip_clip(out.clips[i], axes) for out, axes in zip(passes, MIRROR_AXES)])
+                     for i in range(batch)]
+            clips = [with_given_layers(c, g, names) for c, g, names in zip(clips, given, given_names, strict=True)]
+            if not return_dict:
+                return (clips, passes[0].latents)
+            return LayerFlowPipelineOutput(clips=clips, latents=passes[0].latents,
+                                           num_inference_steps=passes[0].num_inference_steps,
+                                           guidance_scale=passes[0].guidance_scale, flip_average=True)
         guidance_scale = guidance_scale or self.default_guidance(given_names)
         do_cfg = guidance_scale > 1.0
         layer_mask = torch.stack([given_mask(names) for names in given_names]).to(device)  # (B, 4)

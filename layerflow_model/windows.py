@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .clip import LayeredClip, LayerPrompts, unpremultiply
+from .clip import LayeredClip, LayerPrompts, average_clips
 from .conditioning import given_layers_for
 
 
@@ -53,26 +53,11 @@ def split_windows(clip: LayeredClip, starts: Sequence[int], window: int) -> list
 def stitch_windows(windows: Sequence[LayeredClip], starts: Sequence[int], overlap: int) -> LayeredClip:
     """Join windows of equal length into one clip of ``starts[-1] + window`` frames.
 
-    Frames covered by several windows are their :func:`crossfade_weights`-weighted mean; ``fg``
-    is averaged premultiplied by ``alpha`` (both must be present, or neither). Every window
-    must hold the same layers.
+    Frames covered by several windows are their :func:`crossfade_weights`-weighted mean
+    (:func:`~.clip.average_clips`: ``fg`` premultiplied by ``alpha``). Every window must hold
+    the same layers.
     """
-    window = windows[0].num_frames
-    weights = crossfade_weights(window, overlap)
-    num_frames = starts[-1] + window
-    names = windows[0].present_layers()
-    sums = {name: np.zeros((num_frames, *getattr(windows[0], name).shape[1:]), np.float32) for name in names}
-    total = np.zeros(num_frames, np.float32)
-    for clip, start in zip(windows, starts, strict=True):
-        frames = slice(start, start + window)
-        for name in names:
-            layer = clip.fg_premultiplied() if name == "fg" else getattr(clip, name)
-            sums[name][frames] += weights.reshape(-1, *[1] * (layer.ndim - 1)) * layer
-        total[frames] += weights
-    means = {name: total_sum / total.reshape(-1, *[1] * (total_sum.ndim - 1)) for name, total_sum in sums.items()}
-    if "fg" in means:
-        means["fg"] = unpremultiply(means["fg"], means["alpha"])
-    return LayeredClip(**means)
+    return average_clips(windows, starts, crossfade_weights(windows[0].num_frames, overlap))
 
 
 @dataclass(frozen=True)
@@ -83,6 +68,7 @@ class WindowedResult:
     starts: list[int]
     num_inference_steps: int
     guidance_scale: float
+    flip_average: bool
 
 
 def sample_in_windows(
@@ -94,11 +80,13 @@ def sample_in_windows(
     num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
     seed: int = 0,
+    flip_average: bool | None = None,
 ) -> WindowedResult:
     """Run ``pipe`` on every window of ``given`` (T' >= the model's T frames) and stitch the results.
 
     Each window starts from the same noise (a generator seeded with ``seed``), so the windows
-    differ only by what they are given. The stitched clip has T' frames and the given layers
+    differ only by what they are given; ``flip_average`` as in the pipeline (None: the model's
+    default for the task). The stitched clip has T' frames and the given layers
     exactly as passed in. One progress bar counts windows (the pipeline's own is silenced
     while they run).
     """
@@ -111,10 +99,11 @@ def sample_in_windows(
         for piece in tqdm(split_windows(given, starts, window), desc=f"{task} in windows of {window} frames",
                           unit="window", leave=False):
             result = pipe(prompts, given=piece, task=task, num_inference_steps=num_inference_steps,
-                          guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed))
+                          guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed),
+                          flip_average=flip_average)
             outputs.append(result.clips[0])
     finally:
         pipe.set_progress_bar_config(**bar_config)
     kept = {name: getattr(given, name) for name in given_layers_for(task, given)}
     clip = replace(stitch_windows(outputs, starts, overlap), **kept)
-    return WindowedResult(clip, starts, result.num_inference_steps, result.guidance_scale)
+    return WindowedResult(clip, starts, result.num_inference_steps, result.guidance_scale, result.flip_average)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from layerflow_model import LayeredClip, composite, premultiply, unpremultiply
+from layerflow_model.clip import average_clips, flip_clip
 
 
 def random_layers(frames=3, height=4, width=5, seed=0):
@@ -70,3 +71,23 @@ def test_wrong_shapes_and_missing_layers_are_explained():
         LayeredClip()
     with pytest.raises(ValueError, match=r"missing \['bg'\]"):
         LayeredClip(fg=fg, alpha=alpha).with_blend()
+
+
+def test_a_flip_undoes_itself_and_mirrors_every_layer():
+    clip = LayeredClip(alpha=np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 24,
+                       bg=np.zeros((2, 3, 4, 3), np.float32))
+    mirrored = flip_clip(clip, (2,))
+    np.testing.assert_array_equal(mirrored.alpha[:, :, 0], clip.alpha[:, :, -1])
+    np.testing.assert_array_equal(flip_clip(mirrored, (2,)).alpha, clip.alpha)
+    assert flip_clip(clip, ()) is clip
+
+
+def test_the_average_of_clips_weighs_foreground_colour_by_opacity():
+    red, blue = np.zeros((1, 1, 1, 3), np.float32), np.zeros((1, 1, 1, 3), np.float32)
+    red[..., 0], blue[..., 2] = 1, 1
+    opaque_red = LayeredClip(fg=red, alpha=np.ones((1, 1, 1), np.float32), bg=blue)
+    faint_blue = LayeredClip(fg=blue, alpha=np.full((1, 1, 1), 0.25, np.float32), bg=red)
+    mean = average_clips([opaque_red, faint_blue])
+    np.testing.assert_allclose(mean.alpha, 0.625)
+    np.testing.assert_allclose(mean.fg[0, 0, 0], [0.8, 0, 0.2])  # (1 x red + 0.25 x blue) / 1.25
+    np.testing.assert_allclose(mean.bg[0, 0, 0], [0.5, 0, 0.5])

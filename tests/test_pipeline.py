@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, build_pipeline, get_config
+from layerflow_model.clip import average_clips, flip_clip
 from layerflow_model.config import with_overrides
 
 PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
@@ -109,6 +110,28 @@ def test_each_task_kind_samples_with_its_own_steps_and_guidance(tmp_path):
     loaded = LayerFlowPipeline.from_pretrained(tmp_path / "model")
     assert (loaded.config.decompose_steps, loaded.config.fill_steps, loaded.config.generate_steps) == (1, None, 3)
     assert (loaded.config.decompose_guidance, loaded.config.fill_guidance, loaded.config.generate_guidance) == (1.0, None, 3.0)
+
+
+def test_flip_averaged_decomposition_is_the_mean_of_four_mirrored_passes(tmp_path):
+    config = with_overrides(get_config("tiny"), {"sampler.decompose_flip_average": True})
+    pipe = build_pipeline(config)
+    pipe.set_progress_bar_config(disable=True)
+    truth = ground_truth()
+
+    averaged = pipe(PROMPTS, given=truth, task="decompose", generator=torch.Generator().manual_seed(0))
+
+    generator = torch.Generator().manual_seed(0)  # the passes draw their noise in turn, as is first
+    passes = [pipe(PROMPTS, given=flip_clip(truth.subset("blend"), axes), task="decompose", generator=generator,
+                   flip_average=False) for axes in [(), (2,), (1,), (1, 2)]]
+    expected = average_clips([flip_clip(out.clips[0], axes) for out, axes in zip(passes, [(), (2,), (1,), (1, 2)])])
+    assert averaged.flip_average and not passes[0].flip_average
+    for name in ("fg", "alpha", "bg"):
+        np.testing.assert_allclose(getattr(averaged.clips[0], name), getattr(expected, name), atol=1e-6)
+    np.testing.assert_array_equal(averaged.clips[0].blend, truth.blend)  # the given blend, as given
+    torch.testing.assert_close(averaged.latents, passes[0].latents)  # the unmirrored pass's
+    assert not pipe(PROMPTS, given=truth, task="fill_background").flip_average  # a decomposition setting only
+    pipe.save_pretrained(tmp_path / "model")
+    assert LayerFlowPipeline.from_pretrained(tmp_path / "model").config.decompose_flip_average
 
 
 def test_one_step_from_pure_noise_returns_the_networks_clean_layers():

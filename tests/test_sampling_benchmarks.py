@@ -1,0 +1,45 @@
+"""Sampling benchmarks on a tiny model: windows over longer clips, and mirrored passes."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from layerflow_model import build_pipeline, get_config
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model") / "tiny"
+    build_pipeline(get_config("tiny"), seed=0).save_pretrained(folder)  # 4 frames of 16x16
+    return folder
+
+
+def test_windowed_decomposition_is_scored_for_each_overlap_against_the_first_window(tiny_model, tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "windowed_decompose.py"), "--model", str(tiny_model), "--count", "2", "--frames", "6",
+               "--overlaps", "0", "2", "--threads", "1", "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "out" / "windowed.json").read_text())
+    assert (record["count"], record["frames"], record["window"]) == (2, 6, 4)
+    assert [row["setting"] for row in record["rows"]] == ["first window only", "overlap 0", "overlap 2"]
+    for row in record["rows"]:
+        assert 0 <= row["alpha_iou"] <= 1 and math.isfinite(row["bg_psnr"]) and row["seconds_per_clip"] > 0
+    assert "| overlap 2 |" in (tmp_path / "out" / "windowed.md").read_text()
+
+
+def test_mirrored_passes_are_scored_against_one_pass_for_each_task_given_layers(tiny_model):
+    command = [sys.executable, str(BENCHMARKS / "mirrored_passes.py"), "--model", str(tiny_model), "--count", "2",
+               "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [(row["task"], row["passes"]) for row in rows] == [
+        ("decompose", 1), ("decompose", 4), ("fill_background", 1), ("fill_background", 4),
+        ("fill_foreground", 1), ("fill_foreground", 4)]
+    assert all(0 <= row["alpha_iou"] <= 1 and row["seconds"] > 0 for row in rows)
