@@ -10,7 +10,7 @@ premultiplied, so its colour stays where its opacity is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .clip import LayeredClip, LayerPrompts, average_clips
-from .conditioning import given_layers_for
+from .conditioning import given_layers_for, with_given_layers
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
@@ -104,6 +104,5 @@ def sample_in_windows(
             outputs.append(result.clips[0])
     finally:
         pipe.set_progress_bar_config(**bar_config)
-    kept = {name: getattr(given, name) for name in given_layers_for(task, given)}
-    clip = replace(stitch_windows(outputs, starts, overlap), **kept)
+    clip = with_given_layers(stitch_windows(outputs, starts, overlap), given, given_layers_for(task, given))
     return WindowedResult(clip, starts, result.num_inference_steps, result.guidance_scale, result.flip_average)
