@@ -25,6 +25,8 @@ from layerflow_model.conditioning import TASK_GIVEN_LAYERS, Task
 from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
 
+from curve_plot import markdown  # beside this script
+
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "fg_psnr", "bg_psnr")
 TASKS = (Task.DECOMPOSE, Task.FILL_BACKGROUND, Task.FILL_FOREGROUND)
 
@@ -57,11 +59,9 @@ def main() -> None:
             row = {"task": task.value, "passes": 4 if flip_average else 1} | task_scores(pipe, samples, task, flip_average)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    print("| task | passes | " + " | ".join(METRICS) + " | seconds |")
-    print("| --- | --- |" + " --- |" * (len(METRICS) + 1))
-    for row in rows:
-        print(f"| {row['task']} | {row['passes']} | " + " | ".join(f"{row[m]:.3f}" for m in METRICS)
-              + f" | {row['seconds']:.1f} |")
+    print(markdown(["task", "passes", *METRICS, "seconds"],
+                   [[r["task"], str(r["passes"]), *(f"{r[m]:.3f}" for m in METRICS), f"{r['seconds']:.1f}"]
+                    for r in rows]))
 
 
 if __name__ == "__main__":

@@ -29,13 +29,14 @@ from tqdm import tqdm
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
+from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
-from layerflow_model.factory import build_pipeline
 from layerflow_model.train_config import load_model_config
 from layerflow_model.windows import sample_in_windows, split_windows
 
 from checkpoint_clips import checkpoint_weights  # beside this script
+from curve_plot import markdown
 from quality_vs_steps import load_weights
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "bg_psnr", "fg_psnr")
@@ -93,11 +94,10 @@ def main() -> None:
     record = {"model": model, "count": args.count, "frames": args.frames, "window": pipe.config.num_frames,
               "rows": rows}
     (args.out / "windowed.json").write_text(json.dumps(record, indent=2) + "\n")
-    header = "| setting | " + " | ".join(METRICS) + " | s/clip |\n| --- |" + " --- |" * (len(METRICS) + 1) + "\n"
-    body = "".join(f"| {r['setting']} | " + " | ".join(f"{r[m]:.3f}" for m in METRICS) +
-                   f" | {r['seconds_per_clip']:.2f} |\n" for r in rows)
-    (args.out / "windowed.md").write_text(header + body)
-    print(header + body)
+    table = markdown(["setting", *METRICS, "s/clip"],
+                     [[r["setting"], *(f"{r[m]:.3f}" for m in METRICS), f"{r['seconds_per_clip']:.2f}"] for r in rows])
+    (args.out / "windowed.md").write_text(table + "\n")
+    print(table)
 
 
 if __name__ == "__main__":
