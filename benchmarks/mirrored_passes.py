@@ -3,8 +3,8 @@
 Runs decompose, fill-background and fill-foreground on ``--count`` held-out synthetic clips
 (seeds the training never saw) with ``flip_average=False`` and ``True`` (the given layers also
 mirrored left-right, upside down and both; the results mirrored back and averaged), same
-prompts and noise seed, and scores them with the evaluation's metrics. Prints one JSON line
-per task and setting, then a Markdown table.
+prompts and noise seed, no compositing refinement, and scores them with the evaluation's
+metrics. Prints one JSON line per task and setting, then a Markdown table.
 
     python benchmarks/mirrored_passes.py --count 64
 """
@@ -36,7 +36,8 @@ def task_scores(pipe: LayerFlowPipeline, samples, task: Task, flip_average: bool
     start = time.perf_counter()
     given = [sample.clip.subset(*TASK_GIVEN_LAYERS[task]) for sample in samples]
     clips = pipe([sample.prompts for sample in samples], given=given, task=task,
-                 generator=torch.Generator().manual_seed(0), flip_average=flip_average).clips
+                 generator=torch.Generator().manual_seed(0), flip_average=flip_average,
+                 refine_alpha=False).clips
     seconds = time.perf_counter() - start
     per_clip = [score_clip(clip, sample.clip) for clip, sample in zip(clips, samples, strict=True)]
     return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS} | {"seconds": seconds}

@@ -144,10 +144,11 @@ def load_weights(pipe: LayerFlowPipeline, weights: Path) -> None:
 @torch.no_grad()
 def decompose_held_out(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], seed: int) -> list[LayeredClip]:
     """Decompose each sample's blend with the config's decomposition steps and guidance, one pass (no
-    mirrored passes) and fixed noise ``seed`` (so checkpoints and runs compare): one layered clip per
-    sample, values in [0, 1]."""
+    mirrored passes, no compositing refinement) and fixed noise ``seed`` (so checkpoints and runs
+    compare): one layered clip per sample, values in [0, 1]."""
     return pipe([s.prompts for s in samples], given=[s.clip for s in samples], task="decompose",
-                generator=torch.Generator().manual_seed(seed), flip_average=False).clips
+                generator=torch.Generator().manual_seed(seed), flip_average=False,
+                refine_alpha=False).clips
 
 
 @torch.no_grad()

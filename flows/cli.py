@@ -161,12 +161,12 @@ def fill_foreground(
 
 
 def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device, frames=None, overlap=None,
-             flip_average=None) -> None:
+             flip_average=None, refine_alpha=None) -> None:
     """Load a saved model (None: the shipped one), run ``task`` on the given layer files and write the outputs to ``out``.
 
     Given files longer than the model's clip are processed in windows of its length
     (``layerflow_model.windows``), ``overlap`` frames shared (None: half the clip);
-    ``flip_average`` None takes the model's default for the task.
+    ``flip_average`` and ``refine_alpha`` None take the model's default for the task.
     """
     import torch
 
@@ -195,7 +195,8 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
             given, fps = read_given_clip(inputs, (window, pipe.config.height, pipe.config.width), frames)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
-        result = sample_in_windows(pipe, layer_prompts, given, task, overlap, steps, guidance, seed, flip_average)
+        result = sample_in_windows(pipe, layer_prompts, given, task, overlap, steps, guidance, seed, flip_average,
+                                   refine_alpha)
         clip, windows = result.clip, {"windows": [[s, s + window] for s in result.starts], "overlap": overlap}
     else:
         fps, windows = pipe.config.fps, {}
@@ -203,7 +204,7 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
                       generator=torch.Generator().manual_seed(seed))
         clip = result.clips[0]
     info |= {"steps": result.num_inference_steps, "guidance": result.guidance_scale,
-             "flip_average": result.flip_average, **windows}
+             "flip_average": result.flip_average, "refine_alpha": result.refine_alpha, **windows}
     write_layer_outputs(out, clip, layer_prompts, fps=fps, info=info)
     typer.echo(f"wrote {task} outputs ({clip.num_frames} frames) to {out}")
 

@@ -65,6 +65,7 @@ def decompose(
     seed: Annotated[int, typer.Option(help="random seed (model)")] = 0,
     device: Annotated[str, typer.Option(help="torch device (model)")] = "cpu",
     flip_average: Annotated[Optional[bool], typer.Option("--flip-average/--no-flip-average", help="model: also decompose the input mirrored left-right, upside down and both, and average the layers (4 passes; default: the model's setting, on for the shipped one)")] = None,
+    refine_alpha: Annotated[Optional[bool], typer.Option("--refine-alpha/--no-refine-alpha", help="model: where its alpha is unsure (edges, translucent parts), solve alpha and foreground colour from the input, blend = alpha x fg + (1 - alpha) x bg (default: the model's setting, on for the shipped one)")] = None,
 ) -> None:
     """Blended video -> foreground, alpha and clean background, by the model or a baseline.
 
@@ -75,7 +76,7 @@ def decompose(
         from .cli import run_task
 
         run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance,
-                 seed, device, frames, overlap, flip_average)
+                 seed, device, frames, overlap, flip_average, refine_alpha)
         return
     from data_recipes.baselines import make_baseline
     from layerflow_model import LayerPrompts

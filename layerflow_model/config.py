@@ -140,6 +140,8 @@ class SamplerConfig(StrictModel):
     generate_guidance: float | None = Field(default=None, ge=1.0, description="None: guidance_scale")
     decompose_flip_average: bool = Field(
         default=False, description="decompose the blend and its three mirror images (4 passes) and average the layers")
+    decompose_refine_alpha: bool = Field(
+        default=False, description="solve alpha and fg from the compositing equation where the model's alpha is unsure")
 
 
 class LoraSettings(StrictModel):
@@ -214,7 +216,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         clip=ClipConfig(num_frames=8, height=32, width=32),
         objective=ObjectiveConfig(prediction="sample", one_step_fraction=1.0),
         sampler=SamplerConfig(num_inference_steps=1, decompose_guidance=1.0, fill_guidance=1.0,
-                              decompose_flip_average=True),
+                              decompose_flip_average=True, decompose_refine_alpha=True),
         lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
     ),
     # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.

@@ -18,6 +18,7 @@ from diffusers.loaders import CogVideoXLoraLoaderMixin
 from diffusers.utils import BaseOutput
 
 from .clip import LayeredClip, LayerPrompts, average_clips, flip_clip
+from .compositing import refine_by_compositing
 from .conditioning import (
     LAYER_ORDER,
     Task,
@@ -43,18 +44,28 @@ EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains
 MIRROR_AXES = ((), (2,), (1,), (1, 2))  # of a layer (T, H, W[, 3]): as is, left-right, upside down, both
 
 
+def refined_by_compositing(clips: Sequence[LayeredClip], given: Sequence[LayeredClip],
+                           given_names: Sequence[tuple[str, ...]]) -> list[LayeredClip]:
+    """Each clip (given layers already put back) refined against its given blend
+    (:func:`~.compositing.refine_by_compositing`), other given layers kept exact."""
+    return [with_given_layers(refine_by_compositing(clip), given_clip, names)
+            for clip, given_clip, names in zip(clips, given, given_names, strict=True)]
+
+
 @dataclass
 class LayerFlowPipelineOutput(BaseOutput):
     """``clips``: one LayeredClip per sample (all four layers); ``latents``: (B, 4*f, C, h, w);
     ``num_inference_steps`` and ``guidance_scale``: the sampling settings used (the caller's, or
     the task's defaults); ``flip_average``: whether the clips average mirrored passes (then
-    ``latents`` are those of the unmirrored one)."""
+    ``latents`` are those of the unmirrored one); ``refine_alpha``: whether alpha and fg were
+    refined by the compositing equation against the given blend."""
 
     clips: list[LayeredClip] | None
     latents: torch.Tensor
     num_inference_steps: int
     guidance_scale: float
     flip_average: bool = False
+    refine_alpha: bool = False
 
 
 class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
@@ -67,7 +78,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     predicts ("velocity", "sample" or "noise") and the default sampling steps and guidance per
     kind of task (:class:`~.config.SamplerConfig`: ``{decompose,fill,generate}_steps``, None
     meaning ``num_inference_steps``; ``{decompose,fill,generate}_guidance``, None meaning
-    ``guidance_scale``; ``decompose_flip_average``).
+    ``guidance_scale``; ``decompose_flip_average``, ``decompose_refine_alpha``).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -93,6 +104,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         fill_guidance: float | None = None,
         generate_guidance: float | None = None,
         decompose_flip_average: bool = False,
+        decompose_refine_alpha: bool = False,
     ):
         super().__init__()
         self.register_modules(
@@ -103,7 +115,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             num_inference_steps=num_inference_steps, decompose_steps=decompose_steps, fill_steps=fill_steps,
             generate_steps=generate_steps, guidance_scale=guidance_scale, decompose_guidance=decompose_guidance,
             fill_guidance=fill_guidance, generate_guidance=generate_guidance,
-            decompose_flip_average=decompose_flip_average,
+            decompose_flip_average=decompose_flip_average, decompose_refine_alpha=decompose_refine_alpha,
         )
 
     @classmethod
@@ -133,6 +145,11 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         """Whether to average mirrored passes when the caller does not say: ``decompose_flip_average``
         when every sample is a decomposition, else False."""
         return bool(self._task_setting(given_names, "flip_average"))
+
+    def default_refine_alpha(self, given_names: Sequence[tuple[str, ...]]) -> bool:
+        """Whether to refine alpha and fg by the compositing equation when the caller does not say:
+        ``decompose_refine_alpha`` when every sample is a decomposition, else False."""
+        return bool(self._task_setting(given_names, "refine_alpha"))
 
     def _task_setting(self, given_names: Sequence[tuple[str, ...]], setting: str):
         kinds = {task_kind(names) for names in given_names}
@@ -198,6 +215,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         output_type: str = "clip",
         return_dict: bool = True,
         flip_average: bool | None = None,
+        refine_alpha: bool | None = None,
     ):
         """Sample layered clips.
 
@@ -208,7 +226,11 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         (:meth:`default_steps`, :meth:`default_guidance`). flip_average: sample the given
         layers as they are and mirrored left-right, upside down and both (4 passes, prompts
         unchanged), mirror the results back and average them (``fg`` premultiplied); None takes
-        the config's (:meth:`default_flip_average`; never with ``output_type="latent"``). Returns
+        the config's (:meth:`default_flip_average`; never with ``output_type="latent"``).
+        refine_alpha: where the model's alpha is unsure, solve alpha and fg from the compositing
+        equation against the given blend (:func:`~.compositing.refine_by_compositing`; after
+        the mirrored passes are averaged); needs the blend given; None takes the config's
+        (:meth:`default_refine_alpha`; never with ``output_type="latent"``). Returns
         :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
         """
         # 1. Defaults and checks
@@ -226,21 +248,29 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         given_names = [given_layers_for(task, clip) for clip in (given or [None] * batch)]
         if flip_average is None:
             flip_average = self.default_flip_average(given_names) and output_type != "latent"
+        if refine_alpha is None:
+            refine_alpha = self.default_refine_alpha(given_names) and output_type != "latent"
+        if refine_alpha and (output_type == "latent" or not all("blend" in names for names in given_names)):
+            raise ValueError("`refine_alpha` solves the compositing equation against the given blend: every sample "
+                             "needs the blend given, and output_type 'clip'")
         if flip_average:
             if given is None or output_type == "latent":
                 raise ValueError("`flip_average` mirrors given layers and averages decoded clips: it needs `given` "
                                  "and output_type 'clip'")
             passes = [self(prompt, [flip_clip(clip, axes) for clip in given], task, negative_prompt, num_frames,
                            height, width, num_inference_steps, guidance_scale, generator, prompt_embeds,
-                           negative_prompt_embeds, flip_average=False) for axes in MIRROR_AXES]
+                           negative_prompt_embeds, flip_average=False, refine_alpha=False) for axes in MIRROR_AXES]
             clips = [average_clips([flip_clip(out.clips[i], axes) for out, axes in zip(passes, MIRROR_AXES)])
                      for i in range(batch)]
             clips = [with_given_layers(c, g, names) for c, g, names in zip(clips, given, given_names, strict=True)]
+            if refine_alpha:
+                clips = refined_by_compositing(clips, given, given_names)
             if not return_dict:
                 return (clips, passes[0].latents)
             return LayerFlowPipelineOutput(clips=clips, latents=passes[0].latents,
                                            num_inference_steps=passes[0].num_inference_steps,
-                                           guidance_scale=passes[0].guidance_scale, flip_average=True)
+                                           guidance_scale=passes[0].guidance_scale, flip_average=True,
+                                           refine_alpha=refine_alpha)
         guidance_scale = guidance_scale or self.default_guidance(given_names)
         do_cfg = guidance_scale > 1.0
         layer_mask = torch.stack([given_mask(names) for names in given_names]).to(device)  # (B, 4)
@@ -300,8 +330,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             clips = [video_to_clip(sample) for sample in video]
             if given is not None:
                 clips = [with_given_layers(c, g, names) for c, g, names in zip(clips, given, given_names, strict=True)]
+            if refine_alpha:
+                clips = refined_by_compositing(clips, given, given_names)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (clips, latents)
         return LayerFlowPipelineOutput(clips=clips, latents=latents, num_inference_steps=num_inference_steps,
-                                       guidance_scale=guidance_scale)
+                                       guidance_scale=guidance_scale, refine_alpha=refine_alpha)

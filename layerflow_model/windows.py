@@ -69,6 +69,7 @@ class WindowedResult:
     num_inference_steps: int
     guidance_scale: float
     flip_average: bool
+    refine_alpha: bool
 
 
 def sample_in_windows(
@@ -81,12 +82,13 @@ def sample_in_windows(
     guidance_scale: float | None = None,
     seed: int = 0,
     flip_average: bool | None = None,
+    refine_alpha: bool | None = None,
 ) -> WindowedResult:
     """Run ``pipe`` on every window of ``given`` (T' >= the model's T frames) and stitch the results.
 
     Each window starts from the same noise (a generator seeded with ``seed``), so the windows
-    differ only by what they are given; ``flip_average`` as in the pipeline (None: the model's
-    default for the task). The stitched clip has T' frames and the given layers
+    differ only by what they are given; ``flip_average`` and ``refine_alpha`` as in the pipeline
+    (None: the model's default for the task). The stitched clip has T' frames and the given layers
     exactly as passed in. One progress bar counts windows (the pipeline's own is silenced
     while they run).
     """
@@ -100,9 +102,10 @@ def sample_in_windows(
                           unit="window", leave=False):
             result = pipe(prompts, given=piece, task=task, num_inference_steps=num_inference_steps,
                           guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(seed),
-                          flip_average=flip_average)
+                          flip_average=flip_average, refine_alpha=refine_alpha)
             outputs.append(result.clips[0])
     finally:
         pipe.set_progress_bar_config(**bar_config)
     clip = with_given_layers(stitch_windows(outputs, starts, overlap), given, given_layers_for(task, given))
-    return WindowedResult(clip, starts, result.num_inference_steps, result.guidance_scale, result.flip_average)
+    return WindowedResult(clip, starts, result.num_inference_steps, result.guidance_scale, result.flip_average,
+                          result.refine_alpha)

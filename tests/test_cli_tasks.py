@@ -63,9 +63,10 @@ def test_decompose_keeps_the_input_as_the_blend(tiny_model, tmp_path):
 def test_decompose_takes_the_first_frames_and_the_overlap_asked_for(tiny_model, tmp_path):
     write_png_sequence(tmp_path / "input", np.random.default_rng(2).random((9, 16, 16, 3)))
     invoke("decompose", tmp_path / "input", "--model", tiny_model, "--out", tmp_path / "layers", "--steps", 1,
-           "--frames", 8, "--overlap", 0)
+           "--frames", 8, "--overlap", 0, "--refine-alpha")
     assert read_layerflow_sequence(tmp_path / "layers").num_frames == 8
-    assert json.loads((tmp_path / "layers" / "layers.json").read_text())["windows"] == [[0, 4], [4, 8]]
+    record = json.loads((tmp_path / "layers" / "layers.json").read_text())
+    assert record["windows"] == [[0, 4], [4, 8]] and record["refine_alpha"]  # the tiny model's default is off
 
 
 def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):

@@ -6,6 +6,7 @@ import torch
 
 from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, build_pipeline, get_config
 from layerflow_model.clip import average_clips, flip_clip
+from layerflow_model.compositing import refine_by_compositing
 from layerflow_model.config import with_overrides
 
 PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
@@ -132,6 +133,27 @@ def test_flip_averaged_decomposition_is_the_mean_of_four_mirrored_passes(tmp_pat
     assert not pipe(PROMPTS, given=truth, task="fill_background").flip_average  # a decomposition setting only
     pipe.save_pretrained(tmp_path / "model")
     assert LayerFlowPipeline.from_pretrained(tmp_path / "model").config.decompose_flip_average
+
+
+def test_refined_decomposition_solves_alpha_and_fg_from_the_given_blend(tmp_path):
+    config = with_overrides(get_config("tiny"), {"sampler.decompose_refine_alpha": True})
+    pipe = build_pipeline(config)
+    pipe.set_progress_bar_config(disable=True)
+    truth = ground_truth()
+
+    refined = pipe(PROMPTS, given=truth, task="decompose", generator=torch.Generator().manual_seed(0))
+
+    plain = pipe(PROMPTS, given=truth, task="decompose", generator=torch.Generator().manual_seed(0), refine_alpha=False)
+    expected = refine_by_compositing(plain.clips[0])
+    assert refined.refine_alpha and not plain.refine_alpha
+    for name in ("fg", "alpha", "bg"):
+        np.testing.assert_array_equal(getattr(refined.clips[0], name), getattr(expected, name))
+    np.testing.assert_array_equal(refined.clips[0].blend, truth.blend)
+    assert not pipe(PROMPTS, given=truth, task="fill_background").refine_alpha  # a decomposition setting only
+    with pytest.raises(ValueError, match="needs the blend given"):
+        pipe(PROMPTS, given=truth, task="fill_background", refine_alpha=True)
+    pipe.save_pretrained(tmp_path / "model")
+    assert LayerFlowPipeline.from_pretrained(tmp_path / "model").config.decompose_refine_alpha
 
 
 def test_one_step_from_pure_noise_returns_the_networks_clean_layers():

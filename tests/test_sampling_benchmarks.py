@@ -1,4 +1,4 @@
-"""Sampling benchmarks on a tiny model: windows over longer clips, and mirrored passes."""
+"""Sampling benchmarks on a tiny model: windows over longer clips, mirrored passes, compositing refinement."""
 
 import json
 import math
@@ -43,3 +43,16 @@ def test_mirrored_passes_are_scored_against_one_pass_for_each_task_given_layers(
         ("decompose", 1), ("decompose", 4), ("fill_background", 1), ("fill_background", 4),
         ("fill_foreground", 1), ("fill_foreground", 4)]
     assert all(0 <= row["alpha_iou"] <= 1 and row["seconds"] > 0 for row in rows)
+
+
+def test_compositing_refinement_is_scored_against_the_unrefined_layers_for_each_setting(tiny_model):
+    command = [sys.executable, str(BENCHMARKS / "compositing_refinement.py"), "--model", str(tiny_model), "--count", "2",
+               "--prior-weights", "0.1", "1", "--bands", "0.05,0.95", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, *rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["clips"] == 2 and header["first_seed"] == 1_010_000
+    settings = [(row["prior_weight"], row["band"]) for row in rows]
+    assert settings == [(None, None), (0.1, [0.05, 0.95]), (1.0, [0.05, 0.95])]  # unrefined first
+    assert all(0 <= row["alpha_iou"] <= 1 and math.isfinite(row["alpha_mad"]) for row in rows)
+    assert "| 0.1 | 0.05-0.95 |" in done.stdout

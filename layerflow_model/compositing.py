@@ -1,0 +1,49 @@
+"""Decomposed layers refined by the compositing equation ``blend = alpha * fg + (1 - alpha) * bg``.
+
+A decomposition is given the blend exactly; the model's alpha is a regression of it. Where
+the model is unsure of a pixel (its alpha strictly between ``band``: edges, translucent
+parts), the observed blend and the model's fg and bg colours pin the alpha down further: it
+is the least-squares solution of the compositing equation, pulled towards the model's alpha
+with weight ``prior_weight`` (so where fg and bg have the same colour, and the equation says
+nothing, the model's alpha stays). The foreground colour there is then solved from the same
+equation. Pixels the model calls clearly background or foreground, and the background layer,
+are left as they are. Arrays as in :mod:`.clip`: float32 in [0, 1], channel-last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .clip import LayeredClip
+
+PRIOR_WEIGHT = 0.1  # squared RGB distance (summed over channels) at which blend and model weigh the same
+UNSURE_ALPHA = (0.05, 0.95)  # model alphas strictly inside are refined
+MIN_ALPHA_FOR_COLOUR = 0.2  # the foreground colour is solved only where the refined alpha reaches this
+
+
+def refine_by_compositing(layers: LayeredClip, prior_weight: float = PRIOR_WEIGHT,
+                          band: tuple[float, float] = UNSURE_ALPHA) -> LayeredClip:
+    """``layers`` (all four layers of one clip, the blend the observed one) with alpha and fg refined
+    against the blend; bg and blend unchanged.
+
+    Where ``band[0] < alpha < band[1]``: alpha becomes ``(<blend - bg, fg - bg> + w alpha) /
+    (|fg - bg|^2 + w)`` clipped to [0, 1] (w = ``prior_weight``), and where that reaches
+    ``MIN_ALPHA_FOR_COLOUR``, fg becomes ``(blend - (1 - alpha) bg) / alpha`` clipped to [0, 1].
+    True layers are a fixed point: they come back unchanged.
+    """
+    layers.require("fg", "alpha", "bg", "blend", purpose="refining by compositing")
+    if prior_weight <= 0:
+        raise ValueError(f"prior_weight must be > 0 (it keeps alpha where fg and bg agree), got {prior_weight}")
+    fg, alpha, bg, blend = layers.fg, layers.alpha, layers.bg, layers.blend
+    difference = fg - bg
+    solved = ((blend - bg) * difference).sum(-1) + prior_weight * alpha
+    solved = np.clip(solved / ((difference * difference).sum(-1) + prior_weight), 0.0, 1.0)
+    unsure = (alpha > band[0]) & (alpha < band[1])
+    refined_alpha = np.where(unsure, solved, alpha).astype(np.float32)
+    opaque_enough = (unsure & (refined_alpha >= MIN_ALPHA_FOR_COLOUR))[..., None]
+    safe_alpha = np.maximum(refined_alpha, MIN_ALPHA_FOR_COLOUR)[..., None]
+    solved_fg = np.clip((blend - (1.0 - safe_alpha) * bg) / safe_alpha, 0.0, 1.0)
+    refined_fg = np.where(opaque_enough, solved_fg, fg).astype(np.float32)
+    return replace(layers, alpha=refined_alpha, fg=refined_fg)
