@@ -161,21 +161,24 @@ def fill_foreground(
 
 
 def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device, frames=None, overlap=None,
-             flip_average=None, refine_alpha=None) -> None:
+             flip_average=None, refine_alpha=None, full_size=False) -> None:
     """Load a saved model (None: the shipped one), run ``task`` on the given layer files and write the outputs to ``out``.
 
     Given files longer than the model's clip are processed in windows of its length
     (``layerflow_model.windows``), ``overlap`` frames shared (None: half the clip);
-    ``flip_average`` and ``refine_alpha`` None take the model's default for the task.
+    ``flip_average`` and ``refine_alpha`` None take the model's default for the task. ``full_size``
+    (a decomposition): the outputs at the input's size, its centred crop of the model's aspect
+    (:func:`~layerflow_model.compositing.upsample_by_compositing`).
     """
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
+    from layerflow_model.compositing import upsample_by_compositing
     from layerflow_model.outputs import write_layer_outputs
     from layerflow_model.shipped import shipped_model_dir
     from layerflow_model.windows import sample_in_windows
 
-    from .inputs import read_given_clip
+    from .inputs import read_blend_at_full_size, read_given_clip
 
     if model_dir is None:
         try:
@@ -191,20 +194,27 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
     layer_prompts = LayerPrompts(*prompts)
     info = {"task": task, "seed": seed, "model": str(model_dir)}
     if inputs:
+        shape = (window, pipe.config.height, pipe.config.width)
         try:
-            given, fps = read_given_clip(inputs, (window, pipe.config.height, pipe.config.width), frames)
+            if full_size:
+                given, full_blend, fps = read_blend_at_full_size(inputs["blend"], shape, frames)
+            else:
+                given, fps = read_given_clip(inputs, shape, frames)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
         result = sample_in_windows(pipe, layer_prompts, given, task, overlap, steps, guidance, seed, flip_average,
                                    refine_alpha)
-        clip, windows = result.clip, {"windows": [[s, s + window] for s in result.starts], "overlap": overlap}
+        clip, input_info = result.clip, {"windows": [[s, s + window] for s in result.starts], "overlap": overlap}
+        if full_size:
+            clip = upsample_by_compositing(clip, full_blend, refine=result.refine_alpha)
+            input_info["model_size"] = [pipe.config.height, pipe.config.width]
     else:
-        fps, windows = pipe.config.fps, {}
+        fps, input_info = pipe.config.fps, {}
         result = pipe(layer_prompts, task=task, num_inference_steps=steps, guidance_scale=guidance,
                       generator=torch.Generator().manual_seed(seed))
         clip = result.clips[0]
     info |= {"steps": result.num_inference_steps, "guidance": result.guidance_scale,
-             "flip_average": result.flip_average, "refine_alpha": result.refine_alpha, **windows}
+             "flip_average": result.flip_average, "refine_alpha": result.refine_alpha, **input_info}
     write_layer_outputs(out, clip, layer_prompts, fps=fps, info=info)
     typer.echo(f"wrote {task} outputs ({clip.num_frames} frames) to {out}")
 

@@ -66,6 +66,7 @@ def decompose(
     device: Annotated[str, typer.Option(help="torch device (model)")] = "cpu",
     flip_average: Annotated[Optional[bool], typer.Option("--flip-average/--no-flip-average", help="model: also decompose the input mirrored left-right, upside down and both, and average the layers (4 passes; default: the model's setting, on for the shipped one)")] = None,
     refine_alpha: Annotated[Optional[bool], typer.Option("--refine-alpha/--no-refine-alpha", help="model: where its alpha is unsure (edges, translucent parts), solve alpha and foreground colour from the input, blend = alpha x fg + (1 - alpha) x bg (default: the model's setting, on for the shipped one)")] = None,
+    full_size: Annotated[bool, typer.Option("--full-size", help="model: write the layers at the input's size (its centred crop of the model's aspect), not the model's: each layer resized, then alpha and foreground re-solved against the input where the resize left them unsure (with --refine-alpha, the default). Holds the video at that size in memory (about 40 bytes a pixel a frame): pair a long one with --frames")] = False,
 ) -> None:
     """Blended video -> foreground, alpha and clean background, by the model or a baseline.
 
@@ -76,7 +77,7 @@ def decompose(
         from .cli import run_task
 
         run_task(model, out, "decompose", {"blend": input}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance,
-                 seed, device, frames, overlap, flip_average, refine_alpha)
+                 seed, device, frames, overlap, flip_average, refine_alpha, full_size)
         return
     from data_recipes.baselines import make_baseline
     from layerflow_model import LayerPrompts

@@ -40,3 +40,29 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
         if name == "fg":
             layers["alpha"] = video.alpha[:kept]
     return LayeredClip(**layers), next(iter(videos.values())).fps
+
+
+def crop_to_aspect(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H0, W0, C) -> the largest centred (H', W', C) of aspect ``height`` : ``width``, sides even
+    (H.264 needs them), not resized: the part of the frame :func:`fit_frames` keeps, at full size."""
+    scale = min(frame.shape[0] / height, frame.shape[1] / width)
+    crop_h, crop_w = max(2, int(height * scale) // 2 * 2), max(2, int(width * scale) // 2 * 2)
+    top, left = (frame.shape[0] - crop_h) // 2, (frame.shape[1] - crop_w) // 2
+    return frame[top:top + crop_h, left:left + crop_w]
+
+
+def read_blend_at_full_size(path: Path, shape: tuple[int, int, int],
+                            max_frames: int | None = None) -> tuple[LayeredClip, np.ndarray, float]:
+    """A blend file or folder -> (a LayeredClip of its blend at the model's (T', H, W), the same frames
+    at full size (T', H', W', 3): the centred crop of the model's aspect, and the file's fps).
+
+    The whole video is held at full size (about 40 bytes per pixel and frame with its layers),
+    so a long one needs ``max_frames``. Raises ``ValueError`` as :func:`read_given_clip` does.
+    """
+    num_frames, height, width = shape
+    if max_frames is not None and max_frames < num_frames:
+        raise ValueError(f"asked for the first {max_frames} frames; the model needs at least {num_frames}")
+    video = read_video(path, max_frames=max_frames, each_frame=lambda frame: crop_to_aspect(frame, height, width))
+    if video.num_frames < num_frames:
+        raise ValueError(f"{path} has {video.num_frames} frames; the model needs at least {num_frames}")
+    return LayeredClip(blend=fit_frames(video.rgb, (height, width))), video.rgb, video.fps

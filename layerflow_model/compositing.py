@@ -7,13 +7,16 @@ is the least-squares solution of the compositing equation, pulled towards the mo
 with weight ``prior_weight`` (so where fg and bg have the same colour, and the equation says
 nothing, the model's alpha stays). The foreground colour there is then solved from the same
 equation. Pixels the model calls clearly background or foreground, and the background layer,
-are left as they are. Arrays as in :mod:`.clip`: float32 in [0, 1], channel-last.
+are left as they are. The same equation brings a decomposition made at the model's size up to
+the input's (:func:`upsample_by_compositing`). Arrays as in :mod:`.clip`: float32 in [0, 1],
+channel-last.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from .clip import LayeredClip
@@ -47,3 +50,23 @@ def refine_by_compositing(layers: LayeredClip, prior_weight: float = PRIOR_WEIGH
     solved_fg = np.clip((blend - (1.0 - safe_alpha) * bg) / safe_alpha, 0.0, 1.0)
     refined_fg = np.where(opaque_enough, solved_fg, fg).astype(np.float32)
     return replace(layers, alpha=refined_alpha, fg=refined_fg)
+
+
+def upsample_by_compositing(layers: LayeredClip, blend: np.ndarray, refine: bool = True) -> LayeredClip:
+    """``layers`` (fg, alpha, bg at the model's (T, h, w)) brought to the size of ``blend`` (T, H, W, 3),
+    the observed scene at full size, in [0, 1]: each layer resized bicubically, the blend the one given,
+    then (``refine``) alpha and fg re-solved against it by :func:`refine_by_compositing`, which sharpens
+    the edges the resize blurs. Returns all four layers at (T, H, W), float32 in [0, 1].
+    """
+    layers.require("fg", "alpha", "bg", purpose="upsampling by compositing")
+    if blend.ndim != 4 or blend.shape[0] != layers.num_frames or blend.shape[-1] != 3:
+        raise ValueError(f"blend must be ({layers.num_frames}, H, W, 3) like the layers' frames, got {blend.shape}")
+    height, width = blend.shape[1:3]
+
+    def resize(frames: np.ndarray) -> np.ndarray:
+        resized = [cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames]
+        return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)
+
+    upsampled = LayeredClip(fg=resize(layers.fg), alpha=resize(layers.alpha), bg=resize(layers.bg),
+                            blend=blend.astype(np.float32))
+    return refine_by_compositing(upsampled) if refine else upsampled

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from flows.inputs import crop_to_aspect
 from layerflow_model.layerflow_folder import read_layerflow_sequence
 from layerflow_model.video_io import read_video, write_png_sequence, write_rgba_webm
 
@@ -67,6 +68,25 @@ def test_decompose_takes_the_first_frames_and_the_overlap_asked_for(tiny_model, 
     assert read_layerflow_sequence(tmp_path / "layers").num_frames == 8
     record = json.loads((tmp_path / "layers" / "layers.json").read_text())
     assert record["windows"] == [[0, 4], [4, 8]] and record["refine_alpha"]  # the tiny model's default is off
+
+
+def test_decompose_at_full_size_writes_the_layers_at_the_inputs_size(tiny_model, tmp_path):
+    frames = np.random.default_rng(3).random((5, 40, 34, 3)).astype(np.float32)  # the tiny model works at 16x16
+    write_png_sequence(tmp_path / "input", frames)
+    invoke("decompose", tmp_path / "input", "--model", tiny_model, "--out", tmp_path / "layers", "--steps", 1,
+           "--full-size", "--refine-alpha")
+    layers = read_layerflow_sequence(tmp_path / "layers")
+    assert layers.alpha.shape == (5, 34, 34)  # the centred square of the input, at its size
+    np.testing.assert_allclose(layers.blend, frames[:, 3:37], atol=0.5 / 255)
+    record = json.loads((tmp_path / "layers" / "layers.json").read_text())
+    assert (record["height"], record["width"], record["model_size"]) == (34, 34, [16, 16])
+
+
+def test_the_full_size_crop_keeps_the_models_aspect_with_even_sides():
+    frame = np.zeros((481, 855, 3), np.float32)
+    assert crop_to_aspect(frame, 32, 32).shape == (480, 480, 3)
+    assert crop_to_aspect(frame, 32, 48).shape == (480, 720, 3)
+    assert crop_to_aspect(frame[:, :300], 32, 48).shape == (200, 300, 3)
 
 
 def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):

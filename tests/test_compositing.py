@@ -1,10 +1,11 @@
-"""Refining a decomposition by the compositing equation blend = alpha * fg + (1 - alpha) * bg."""
+"""Refining a decomposition, and bringing it to full size, by the compositing equation blend = alpha * fg + (1 - alpha) * bg."""
 
 import numpy as np
 import pytest
 
+from data_recipes.framing import fit_frames
 from layerflow_model import LayeredClip
-from layerflow_model.compositing import refine_by_compositing
+from layerflow_model.compositing import refine_by_compositing, upsample_by_compositing
 
 
 def true_layers(seed=0, frames=2, height=6, width=6):
@@ -64,3 +65,32 @@ def test_refining_needs_all_four_layers_and_a_positive_prior_weight():
         refine_by_compositing(LayeredClip(fg=truth.fg, alpha=truth.alpha, bg=truth.bg))
     with pytest.raises(ValueError, match="prior_weight"):
         refine_by_compositing(truth, prior_weight=0.0)
+
+
+def disc_layers(size, frames=2):
+    """A sharp opaque disc over a gradient background, rendered at ``size`` x ``size``, blend composited."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    alpha = np.repeat(((xx - 0.5) ** 2 + (yy - 0.45) ** 2 < 0.3 ** 2).astype(np.float32)[None], frames, 0)
+    fg = np.broadcast_to(np.float32([0.9, 0.2, 0.1]), (frames, size, size, 3)).copy()
+    bg = np.repeat(np.stack([xx, yy, 1 - xx], -1).astype(np.float32)[None] * 0.5, frames, 0)
+    return LayeredClip(fg=fg, alpha=alpha, bg=bg).with_blend()
+
+
+def test_upsampling_by_compositing_sharpens_the_edges_a_resize_blurs():
+    full = disc_layers(64)
+    small = LayeredClip(**{name: fit_frames(getattr(full, name), (16, 16)) for name in ("fg", "alpha", "bg")})
+
+    resized = upsample_by_compositing(small, full.blend, refine=False)
+    refined = upsample_by_compositing(small, full.blend)
+
+    assert refined.alpha.shape == (2, 64, 64) and refined.fg.shape == (2, 64, 64, 3)
+    np.testing.assert_array_equal(refined.blend, full.blend)  # the scene as given, at full size
+    np.testing.assert_array_equal(refined.bg, resized.bg)
+    error = {name: np.abs(clip.alpha - full.alpha).mean() for name, clip in (("resized", resized), ("refined", refined))}
+    assert error["refined"] < error["resized"] / 3
+
+
+def test_upsampling_needs_the_blend_frame_for_frame():
+    small = disc_layers(16)
+    with pytest.raises(ValueError, match="blend must be \\(2, H, W, 3\\)"):
+        upsample_by_compositing(small, disc_layers(64, frames=3).blend)

@@ -1,4 +1,4 @@
-"""Sampling benchmarks on a tiny model: windows over longer clips, mirrored passes, compositing refinement."""
+"""Sampling benchmarks on a tiny model: windows, mirrored passes, compositing refinement, full-size output."""
 
 import json
 import math
@@ -56,3 +56,14 @@ def test_compositing_refinement_is_scored_against_the_unrefined_layers_for_each_
     assert settings == [(None, None), (0.1, [0.05, 0.95]), (1.0, [0.05, 0.95])]  # unrefined first
     assert all(0 <= row["alpha_iou"] <= 1 and math.isfinite(row["alpha_mad"]) for row in rows)
     assert "| 0.1 | 0.05-0.95 |" in done.stdout
+
+
+def test_full_size_decomposition_is_scored_resized_and_re_solved(tiny_model):
+    command = [sys.executable, str(BENCHMARKS / "full_size_decompose.py"), "--model", str(tiny_model), "--count", "2",
+               "--size", "32", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [row["setting"] for row in rows] == ["model size (16x16)", "full size (32x32), resized",
+                                                "full size (32x32), resized and re-solved"]
+    assert all(0 <= row["alpha_iou"] <= 1 and math.isfinite(row["alpha_mad"]) for row in rows)
