@@ -22,8 +22,7 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
     unreadable, lacks alpha, or has fewer than T frames, and when ``max_frames`` < T.
     """
     num_frames, height, width = shape
-    if max_frames is not None and max_frames < num_frames:
-        raise ValueError(f"asked for the first {max_frames} frames; the model needs at least {num_frames}")
+    _check_max_frames(max_frames, num_frames)
 
     def fit(frame: np.ndarray) -> np.ndarray:  # (H0, W0, C) -> (H, W, C), while decoding
         return fit_frames(frame[None], (height, width))[0]
@@ -31,8 +30,7 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
     videos = {name: read_video(path, require_alpha=name == "fg", max_frames=max_frames, each_frame=fit)
               for name, path in inputs.items()}
     for name, video in videos.items():
-        if video.num_frames < num_frames:
-            raise ValueError(f"{inputs[name]} has {video.num_frames} frames; the model needs at least {num_frames}")
+        _check_enough_frames(inputs[name], video.num_frames, num_frames)
     kept = min(video.num_frames for video in videos.values())
     layers = {}
     for name, video in videos.items():
@@ -60,9 +58,17 @@ def read_blend_at_full_size(path: Path, shape: tuple[int, int, int],
     so a long one needs ``max_frames``. Raises ``ValueError`` as :func:`read_given_clip` does.
     """
     num_frames, height, width = shape
+    _check_max_frames(max_frames, num_frames)
+    video = read_video(path, max_frames=max_frames, each_frame=lambda frame: crop_to_aspect(frame, height, width))
+    _check_enough_frames(path, video.num_frames, num_frames)
+    return LayeredClip(blend=fit_frames(video.rgb, (height, width))), video.rgb, video.fps
+
+
+def _check_max_frames(max_frames: int | None, num_frames: int) -> None:
     if max_frames is not None and max_frames < num_frames:
         raise ValueError(f"asked for the first {max_frames} frames; the model needs at least {num_frames}")
-    video = read_video(path, max_frames=max_frames, each_frame=lambda frame: crop_to_aspect(frame, height, width))
-    if video.num_frames < num_frames:
-        raise ValueError(f"{path} has {video.num_frames} frames; the model needs at least {num_frames}")
-    return LayeredClip(blend=fit_frames(video.rgb, (height, width))), video.rgb, video.fps
+
+
+def _check_enough_frames(path: Path, count: int, num_frames: int) -> None:
+    if count < num_frames:
+        raise ValueError(f"{path} has {count} frames; the model needs at least {num_frames}")
