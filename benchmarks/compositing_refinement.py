@@ -18,25 +18,16 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from data_recipes.synthetic import held_out_samples
-from layerflow_model import LayerFlowPipeline
 from layerflow_model.compositing import PRIOR_WEIGHT, UNSURE_ALPHA, refine_by_compositing
-from layerflow_model.metrics import score_clip
-from layerflow_model.shipped import shipped_model_dir
 
 from curve_plot import markdown  # beside this script
+from sampling_scores import mean_scores, saved_pipeline
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "fg_psnr", "bg_psnr", "composite_mae")
 VALIDATION_SEED = 1_010_000
-
-
-def mean_scores(clips, samples) -> dict[str, float]:
-    """Mean :data:`METRICS` of decomposed clips against their samples' true layers."""
-    per_clip = [score_clip(clip, sample.clip) for clip, sample in zip(clips, samples, strict=True)]
-    return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS}
 
 
 def band(text: str) -> tuple[float, float]:
@@ -59,8 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    pipe = LayerFlowPipeline.from_pretrained(args.model or shipped_model_dir())
-    pipe.set_progress_bar_config(disable=True)
+    pipe = saved_pipeline(args.model)
     samples = held_out_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
                                first_seed=args.first_seed)
     start = time.perf_counter()
@@ -68,13 +58,14 @@ def main() -> None:
                       generator=torch.Generator().manual_seed(0), refine_alpha=False)
     print(json.dumps({"clips": len(samples), "first_seed": args.first_seed, "flip_average": decomposed.flip_average,
                       "decompose_seconds": time.perf_counter() - start}), flush=True)
-    rows = [{"prior_weight": None, "band": None} | mean_scores(decomposed.clips, samples)]
+    truths = [s.clip for s in samples]
+    rows = [{"prior_weight": None, "band": None} | mean_scores(decomposed.clips, truths, METRICS)]
     print(json.dumps(rows[0]), flush=True)
     for prior_weight in args.prior_weights:
         for low_high in args.bands:
             start = time.perf_counter()
             refined = [refine_by_compositing(clip, prior_weight, low_high) for clip in decomposed.clips]
-            row = {"prior_weight": prior_weight, "band": list(low_high)} | mean_scores(refined, samples)
+            row = {"prior_weight": prior_weight, "band": list(low_high)} | mean_scores(refined, truths, METRICS)
             row["refine_seconds"] = time.perf_counter() - start
             print(json.dumps(row), flush=True)
             rows.append(row)

@@ -18,25 +18,17 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from data_recipes.framing import fit_frames
 from data_recipes.synthetic import held_out_samples
-from layerflow_model import LayeredClip, LayerFlowPipeline
+from layerflow_model import LayeredClip
 from layerflow_model.compositing import upsample_by_compositing
-from layerflow_model.metrics import score_clip
-from layerflow_model.shipped import shipped_model_dir
 
 from curve_plot import markdown  # beside this script
+from sampling_scores import mean_scores, saved_pipeline
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_grad", "fg_psnr", "bg_psnr")
-
-
-def mean_scores(clips, truths) -> dict[str, float]:
-    """Mean :data:`METRICS` of decomposed clips against their true layers."""
-    per_clip = [score_clip(clip, truth) for clip, truth in zip(clips, truths, strict=True)]
-    return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS}
 
 
 def main() -> None:
@@ -48,8 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    pipe = LayerFlowPipeline.from_pretrained(args.model or shipped_model_dir())
-    pipe.set_progress_bar_config(disable=True)
+    pipe = saved_pipeline(args.model)
     frames, height, width = pipe.config.num_frames, pipe.config.height, pipe.config.width
     full = held_out_samples(args.count, frames, args.size, args.size)
     small = held_out_samples(args.count, frames, height, width)  # the same seeds rendered at the model's size
@@ -59,13 +50,13 @@ def main() -> None:
                       generator=torch.Generator().manual_seed(0))
     seconds = time.perf_counter() - start
     rows = [{"setting": f"model size ({height}x{width})", "seconds": seconds}
-            | mean_scores(decomposed.clips, [s.clip for s in small])]
+            | mean_scores(decomposed.clips, [s.clip for s in small], METRICS)]
     for setting, refine in ((f"full size ({args.size}x{args.size}), resized", False),
                             (f"full size ({args.size}x{args.size}), resized and re-solved", True)):
         start = time.perf_counter()
         clips = [upsample_by_compositing(clip, s.clip.blend, refine=refine) for clip, s in zip(decomposed.clips, full)]
         rows.append({"setting": setting, "seconds": time.perf_counter() - start}
-                    | mean_scores(clips, [s.clip for s in full]))
+                    | mean_scores(clips, [s.clip for s in full], METRICS))
     for row in rows:
         print(json.dumps(row), flush=True)
     print(markdown(["setting", *METRICS, "seconds"],

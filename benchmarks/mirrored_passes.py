@@ -16,16 +16,14 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
 from layerflow_model.conditioning import TASK_GIVEN_LAYERS, Task
-from layerflow_model.metrics import score_clip
-from layerflow_model.shipped import shipped_model_dir
 
 from curve_plot import markdown  # beside this script
+from sampling_scores import mean_scores, saved_pipeline
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "fg_psnr", "bg_psnr")
 TASKS = (Task.DECOMPOSE, Task.FILL_BACKGROUND, Task.FILL_FOREGROUND)
@@ -39,8 +37,7 @@ def task_scores(pipe: LayerFlowPipeline, samples, task: Task, flip_average: bool
                  generator=torch.Generator().manual_seed(0), flip_average=flip_average,
                  refine_alpha=False).clips
     seconds = time.perf_counter() - start
-    per_clip = [score_clip(clip, sample.clip) for clip, sample in zip(clips, samples, strict=True)]
-    return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS} | {"seconds": seconds}
+    return mean_scores(clips, [sample.clip for sample in samples], METRICS) | {"seconds": seconds}
 
 
 def main() -> None:
@@ -51,8 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    pipe = LayerFlowPipeline.from_pretrained(args.model or shipped_model_dir())
-    pipe.set_progress_bar_config(disable=True)
+    pipe = saved_pipeline(args.model)
     samples = held_out_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width)
     rows = []
     for task in TASKS:

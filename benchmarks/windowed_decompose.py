@@ -22,7 +22,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -30,7 +29,6 @@ from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
 from layerflow_model.factory import build_pipeline
-from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
 from layerflow_model.train_config import load_model_config
 from layerflow_model.windows import sample_in_windows, split_windows
@@ -38,6 +36,7 @@ from layerflow_model.windows import sample_in_windows, split_windows
 from checkpoint_clips import checkpoint_weights  # beside this script
 from curve_plot import markdown
 from quality_vs_steps import load_weights
+from sampling_scores import mean_scores, saved_pipeline
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "bg_psnr", "fg_psnr")
 
@@ -45,22 +44,22 @@ METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "bg_psnr", "fg_psnr")
 def decompose_scores(pipe: LayerFlowPipeline, samples: list[LayeredSample], overlap: int | None) -> dict[str, float]:
     """Mean :data:`METRICS` over the samples and seconds per clip; overlap None: the first window only."""
     window = pipe.config.num_frames
-    per_clip, start = [], time.perf_counter()
+    clips, truths, start = [], [], time.perf_counter()
     for sample in tqdm(samples, desc=f"overlap {overlap}", leave=False):
         truth = sample.clip if overlap is not None else split_windows(sample.clip, [0], window)[0]
-        result = sample_in_windows(pipe, sample.prompts, truth.subset("blend"), "decompose", overlap or 0)
-        per_clip.append(score_clip(result.clip, truth))
+        clips.append(sample_in_windows(pipe, sample.prompts, truth.subset("blend"), "decompose", overlap or 0).clip)
+        truths.append(truth)
     seconds = (time.perf_counter() - start) / len(samples)
-    return {name: float(np.mean([scores[name] for scores in per_clip])) for name in METRICS} | {"seconds_per_clip": seconds}
+    return mean_scores(clips, truths, METRICS) | {"seconds_per_clip": seconds}
 
 
 def load_model(args: argparse.Namespace) -> tuple[LayerFlowPipeline, str]:
     """The pipeline to score and what it is: ``--run``'s checkpoint, ``--model``, or the shipped model."""
     if args.run is None:
-        model = args.model or shipped_model_dir()
-        return LayerFlowPipeline.from_pretrained(model), str(model)
+        return saved_pipeline(args.model), str(args.model or shipped_model_dir())
     step, weights = checkpoint_weights(args.run, args.step, args.average)
     pipe = build_pipeline(load_model_config(str(args.run / "model_config.json")))
+    pipe.set_progress_bar_config(disable=True)
     load_weights(pipe, weights)
     return pipe, f"{weights} (step {step})"
 
@@ -80,7 +79,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     pipe, model = load_model(args)
-    pipe.set_progress_bar_config(disable=True)
     samples = held_out_samples(args.count, args.frames, pipe.config.height, pipe.config.width)
 
     rows = []

@@ -12,11 +12,16 @@ from layerflow_model.config import with_overrides
 PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    pipe = build_pipeline(get_config("tiny"))
+def tiny_pipeline(overrides=None):
+    """A freshly initialised ``tiny`` pipeline, its config changed by dotted ``overrides``, progress bar off."""
+    pipe = build_pipeline(with_overrides(get_config("tiny"), overrides or {}))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_pipeline()
 
 
 def ground_truth(seed=0):
@@ -93,10 +98,9 @@ def record_outputs(pipe) -> list[torch.Tensor]:
 
 
 def test_each_task_kind_samples_with_its_own_steps_and_guidance(tmp_path):
-    config = with_overrides(get_config("tiny"), {"sampler.decompose_steps": 1, "sampler.generate_steps": 3,
-                                                 "sampler.decompose_guidance": 1.0, "sampler.generate_guidance": 3.0})
-    pipe = build_pipeline(config)  # sampler.num_inference_steps = 2, guidance_scale = 6, fill_* None
-    pipe.set_progress_bar_config(disable=True)
+    # tiny's sampler.num_inference_steps = 2, guidance_scale = 6; fill_* stay None
+    pipe = tiny_pipeline({"sampler.decompose_steps": 1, "sampler.generate_steps": 3,
+                          "sampler.decompose_guidance": 1.0, "sampler.generate_guidance": 3.0})
     calls = record_outputs(pipe)
     truth = ground_truth()
     for kwargs, steps, guidance in [(dict(given=truth, task="decompose"), 1, 1.0), (dict(), 3, 3.0),
@@ -114,9 +118,7 @@ def test_each_task_kind_samples_with_its_own_steps_and_guidance(tmp_path):
 
 
 def test_flip_averaged_decomposition_is_the_mean_of_four_mirrored_passes(tmp_path):
-    config = with_overrides(get_config("tiny"), {"sampler.decompose_flip_average": True})
-    pipe = build_pipeline(config)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_pipeline({"sampler.decompose_flip_average": True})
     truth = ground_truth()
 
     averaged = pipe(PROMPTS, given=truth, task="decompose", generator=torch.Generator().manual_seed(0))
@@ -136,9 +138,7 @@ def test_flip_averaged_decomposition_is_the_mean_of_four_mirrored_passes(tmp_pat
 
 
 def test_refined_decomposition_solves_alpha_and_fg_from_the_given_blend(tmp_path):
-    config = with_overrides(get_config("tiny"), {"sampler.decompose_refine_alpha": True})
-    pipe = build_pipeline(config)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_pipeline({"sampler.decompose_refine_alpha": True})
     truth = ground_truth()
 
     refined = pipe(PROMPTS, given=truth, task="decompose", generator=torch.Generator().manual_seed(0))
@@ -158,8 +158,7 @@ def test_refined_decomposition_solves_alpha_and_fg_from_the_given_blend(tmp_path
 
 def test_one_step_from_pure_noise_returns_the_networks_clean_layers():
     # With prediction="sample", one Euler step from sigma 1 to 0 is x1 - (x1 - x0_pred) = x0_pred.
-    pipe = build_pipeline(with_overrides(get_config("tiny"), {"objective.prediction": "sample"}))
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_pipeline({"objective.prediction": "sample"})
     outputs = record_outputs(pipe)
     out = pipe(PROMPTS, given=ground_truth(), task="decompose", num_inference_steps=1, guidance_scale=1.0,
                generator=torch.Generator().manual_seed(0), output_type="latent")
@@ -186,8 +185,7 @@ def test_bad_inputs_name_what_is_wrong(pipe):
 
 
 def test_a_model_that_takes_the_given_layers_as_channels_runs_every_task(tmp_path):
-    pipe = build_pipeline(with_overrides(get_config("tiny"), {"transformer.given_in_channels": True}))
-    pipe.set_progress_bar_config(disable=True)
+    pipe = tiny_pipeline({"transformer.given_in_channels": True})
     truth = ground_truth()
     for kwargs in [dict(given=truth, task="decompose"), dict(given=truth, task="fill_foreground"), dict()]:
         assert run(pipe, **kwargs).clips[0].present_layers() == ("fg", "alpha", "bg", "blend")
