@@ -116,12 +116,15 @@ class Scorer:
         """Mean (finite values) alpha_iou, alpha_mad, bg_psnr, fg_psnr of decompositions against the truth."""
         return summarize(self.decomposition_per_clip(clips))["mean"]
 
+    def attribute_accuracy(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
+        """``{attribute: share in [0, 1]}``: how often the oracle reads each prompted attribute back from the clips."""
+        return accuracy([self.oracle.read(c) for c in clips], self.truths)
+
     def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""
         scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
-        per_attribute = accuracy([self.oracle.read(c) for c in clips], self.truths)
         return {"composite_mae": summarize(scores)["mean"]["composite_mae"],
-                "oracle_accuracy": float(np.mean(list(per_attribute.values())))}
+                "oracle_accuracy": float(np.mean(list(self.attribute_accuracy(clips).values())))}
 
     def all_metrics(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Every curve metric for one set of clips (a baseline's decompositions)."""
@@ -251,8 +254,13 @@ def build_shards(model_config: ModelConfig, count: int, out: Path) -> None:
 def run_settings(model_config: ModelConfig, stage: StageConfig, eval_clips: int, train_clips: int) -> dict:
     """What a resumed run must share with the run it continues: model, stage recipe, evaluation and training sets
     (as JSON values, so a saved copy compares equal)."""
-    settings = {"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
-                "eval_clips": eval_clips, "train_clips": train_clips}
+    return json_values({"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
+                        "eval_clips": eval_clips, "train_clips": train_clips})
+
+
+def json_values(settings: dict) -> dict:
+    """``settings`` as they read back from JSON (tuples as lists, non-finite floats as strings), so a saved copy
+    compares equal."""
     return json.loads(json.dumps(json_safe(settings)))
 
 
@@ -308,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         mixture = TaskMixture(**parse_overrides(args.mixture))
     except ValueError as error:  # pydantic's ValidationError too: names the field
         parser.error(str(error))
+    if saved is not None and (changed := changed_settings({"model": saved["settings"]["model"]},
+                                                          {"model": json_values(model_config.model_dump(mode="json"))})):
+        parser.error(f"--resume: settings differ from the stopped run in {out}: {', '.join(changed)}; "
+                     "resume with its settings")  # before its model_config.json, which checkpoint_clips.py reads, is rewritten
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / "model_config.json"
     model_file.write_text(model_config.model_dump_json(indent=1))  # the stage reads (and validates) the model from it

@@ -28,15 +28,10 @@ from tqdm import tqdm
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
-from layerflow_model.factory import build_pipeline
-from layerflow_model.shipped import shipped_model_dir
-from layerflow_model.train_config import load_model_config
 from layerflow_model.windows import sample_in_windows, split_windows
 
-from checkpoint_clips import checkpoint_weights  # beside this script
-from curve_plot import markdown
-from quality_vs_steps import load_weights
-from sampling_scores import mean_scores, saved_pipeline
+from curve_plot import markdown  # beside this script
+from sampling_scores import add_model_options, mean_scores, pipeline_from_options
 
 METRICS = ("alpha_iou", "alpha_mad", "alpha_dtssd", "bg_psnr", "fg_psnr")
 
@@ -53,23 +48,9 @@ def decompose_scores(pipe: LayerFlowPipeline, samples: list[LayeredSample], over
     return mean_scores(clips, truths, METRICS) | {"seconds_per_clip": seconds}
 
 
-def load_model(args: argparse.Namespace) -> tuple[LayerFlowPipeline, str]:
-    """The pipeline to score and what it is: ``--run``'s checkpoint, ``--model``, or the shipped model."""
-    if args.run is None:
-        return saved_pipeline(args.model), str(args.model or shipped_model_dir())
-    step, weights = checkpoint_weights(args.run, args.step, args.average)
-    pipe = build_pipeline(load_model_config(str(args.run / "model_config.json")))
-    pipe.set_progress_bar_config(disable=True)
-    load_weights(pipe, weights)
-    return pipe, f"{weights} (step {step})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="saved pipeline folder (default: the shipped model)")
-    parser.add_argument("--run", type=Path, default=None, help="a quality_vs_steps.py --out folder (instead of --model)")
-    parser.add_argument("--step", type=int, default=None, help="--run: checkpoint step (default: the last kept)")
-    parser.add_argument("--average", action="store_true", help="--run: score the moving average of the weights")
+    add_model_options(parser)
     parser.add_argument("--count", type=int, default=64, help="held-out clips")
     parser.add_argument("--frames", type=int, default=24, help="frames per clip (more than the model's clip)")
     parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 2, 4, 6], help="overlaps to compare, frames")
@@ -78,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    pipe, model = load_model(args)
+    pipe, model = pipeline_from_options(parser, args)
     samples = held_out_samples(args.count, args.frames, pipe.config.height, pipe.config.width)
 
     rows = []

@@ -95,7 +95,9 @@ class ObjectiveConfig(StrictModel):
     value), e.g. a regressor for decomposition and a flow model for generation.
     """
 
-    prediction: Literal["velocity", "sample", "noise"] = "velocity"
+    prediction: Literal["velocity", "sample", "preconditioned_sample", "noise"] = Field(
+        default="velocity", description="velocity; the clean layers, outright (sample) or as EDM's skip plus a "
+                                        "scaled output (preconditioned_sample); or the noise")
     logit_normal_loc: float = 0.0
     logit_normal_scale: float = Field(default=1.0, gt=0)
     shift: float = Field(default=1.0, gt=0, description="sigma -> shift*sigma / (1 + (shift-1)*sigma)")
@@ -104,7 +106,7 @@ class ObjectiveConfig(StrictModel):
     fill_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="some other layers given; None: one_step_fraction")
     generate_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="no layer given; None: one_step_fraction")
     loss_space: Literal["velocity", "sample"] = Field(
-        default="velocity", description="what the loss compares: velocities, or clean layers (prediction sample)")
+        default="velocity", description="what the loss compares: velocities, or clean layers (a clean-layer prediction)")
     text_dropout: float = Field(default=0.1, ge=0, le=1)
     layer_loss_weights: LayerLossWeights = LayerLossWeights()
 
@@ -121,8 +123,8 @@ class ObjectiveConfig(StrictModel):
                     f"{field}: a noise prediction says nothing about the clean layers at sigma = 1; "
                     "use prediction velocity or sample"
                 )
-        if self.loss_space == "sample" and self.prediction != "sample":
-            raise ValueError("loss_space: a loss on the clean layers needs prediction sample")
+        if self.loss_space == "sample" and self.prediction not in ("sample", "preconditioned_sample"):
+            raise ValueError("loss_space: a loss on the clean layers needs prediction sample or preconditioned_sample")
         return self
 
 
@@ -206,7 +208,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # layers as input channels: within CPU budgets the velocity-trained flow model did not
     # learn alpha, and the given layers in their own frames only were learnt too slowly.
     # Three blocks: at 400 steps two to six blocks score alike, and three train about 2.2x
-    # faster per step than six (README "Model design").
+    # faster per step than six (README "Model design"). No guidance for any task: at one step
+    # of a regressor, guidance moved generation away from its prompts and its layers apart.
     "small": ModelConfig(
         name="small",
         transformer=TransformerConfig(num_layers=3, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
@@ -215,8 +218,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
         clip=ClipConfig(num_frames=8, height=32, width=32),
         objective=ObjectiveConfig(prediction="sample", one_step_fraction=1.0),
-        sampler=SamplerConfig(num_inference_steps=1, decompose_guidance=1.0, fill_guidance=1.0,
-                              decompose_flip_average=True, decompose_refine_alpha=True),
+        sampler=SamplerConfig(num_inference_steps=1, guidance_scale=1.0, decompose_flip_average=True,
+                              decompose_refine_alpha=True),
         lora=LoraSettings(motion_rank=8, content_rank=32, every_n_blocks=2),
     ),
     # The paper's shapes: CogVideoX-2B, 16-frame 480x720 layers, 3 x 226 T5 tokens.

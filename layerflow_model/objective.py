@@ -17,6 +17,7 @@ from .conditioning import LAYER_ORDER, task_kind
 from .config import ObjectiveConfig, TaskKind
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
+SIGMA_DATA = 0.5  # the clean latents' standard deviation assumed by the preconditioning (EDM's value)
 
 
 class TrainingTerms(NamedTuple):
@@ -77,23 +78,58 @@ def noisy_latents(
     return torch.where(keep, latents, mixed)
 
 
+def preconditioning(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """EDM's skip and output scales (Karras et al. 2022) for ``x_sigma = (1 - sigma) x0 + sigma noise``.
+
+    sigma: any shape, in [0, 1]. Returns (c_skip, c_out) of that shape, with
+    ``x0 = c_skip * x_sigma + c_out * output`` the best linear guess of x0 from x_sigma plus a
+    unit-variance correction, for clean latents of standard deviation ``SIGMA_DATA``: at sigma 0
+    (1, 0), the identity, so the network need not learn to copy a nearly clean input; at sigma 1
+    (0, SIGMA_DATA), a regression of the clean layers from pure noise.
+    """
+    keep = 1.0 - sigma
+    variance = keep**2 * SIGMA_DATA**2 + sigma**2  # of x_sigma
+    return keep * SIGMA_DATA**2 / variance, sigma * SIGMA_DATA / variance.sqrt()
+
+
+def sample_from_output(output: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, prediction: str) -> torch.Tensor:
+    """The clean latents x0 the network output stands for. output, noisy: (B, F, C, h, w); sigma: (B,).
+
+    ``prediction`` "sample": the output itself; "preconditioned_sample": ``c_skip * noisy + c_out *
+    output`` (:func:`preconditioning`); "velocity": ``noisy - sigma * output``; "noise":
+    ``(noisy - sigma * output) / (1 - sigma)``, its denominator clamped at ``MIN_DENOMINATOR``.
+    """
+    s = _expand(sigma, noisy)
+    if prediction == "sample":
+        return output
+    if prediction == "preconditioned_sample":
+        c_skip, c_out = preconditioning(s)
+        return c_skip * noisy + c_out * output
+    if prediction == "velocity":
+        return noisy - s * output
+    if prediction == "noise":
+        return (noisy - s * output) / (1.0 - s).clamp(min=MIN_DENOMINATOR)
+    raise ValueError(f"prediction must be velocity, sample, preconditioned_sample or noise, got {prediction!r}")
+
+
 def velocity_from_output(
     output: torch.Tensor, noisy: torch.Tensor, sigma: torch.Tensor, prediction: str
 ) -> torch.Tensor:
     """Turn the network output into a velocity, whatever it predicts.
 
-    output, noisy: (B, F, C, h, w); sigma: (B,). ``prediction`` is "velocity" (v), "sample"
-    (clean x0: v = (x - x0) / sigma) or "noise" (eps: v = (eps - x) / (1 - sigma)). At sigma = 1
-    a sample prediction gives v = x - x0, so one Euler step to sigma 0 lands exactly on x0.
+    output, noisy: (B, F, C, h, w); sigma: (B,). ``prediction`` is "velocity" (v), "sample" or
+    "preconditioned_sample" (clean x0, :func:`sample_from_output`: v = (x - x0) / sigma) or
+    "noise" (eps: v = (eps - x) / (1 - sigma)). At sigma = 1 a clean-layer prediction gives
+    v = x - x0, so one Euler step to sigma 0 lands exactly on x0.
     """
     s = _expand(sigma, noisy)
     if prediction == "velocity":
         return output
-    if prediction == "sample":
-        return (noisy - output) / s.clamp(min=MIN_DENOMINATOR)
+    if prediction in ("sample", "preconditioned_sample"):
+        return (noisy - sample_from_output(output, noisy, sigma, prediction)) / s.clamp(min=MIN_DENOMINATOR)
     if prediction == "noise":
         return (output - noisy) / (1.0 - s).clamp(min=MIN_DENOMINATOR)
-    raise ValueError(f"prediction must be velocity, sample or noise, got {prediction!r}")
+    raise ValueError(f"prediction must be velocity, sample, preconditioned_sample or noise, got {prediction!r}")
 
 
 def training_terms(
@@ -122,7 +158,8 @@ def training_terms(
     frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)
     loss_mask = ((~given_frames).to(latents.dtype) * frame_weights)[:, :, None, None, None]  # (B, F, 1, 1, 1)
     if config.loss_space == "sample":
-        return TrainingTerms(pred=output, target=latents, loss_mask=loss_mask)
+        return TrainingTerms(pred=sample_from_output(output, noisy, sigma, config.prediction), target=latents,
+                             loss_mask=loss_mask)
     return TrainingTerms(pred=velocity_from_output(output, noisy, sigma, config.prediction), target=noise - latents,
                          loss_mask=loss_mask)
 

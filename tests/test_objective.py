@@ -8,8 +8,11 @@ from layerflow_model import build_pipeline, get_config
 from layerflow_model.config import ObjectiveConfig
 from layerflow_model.conditioning import frame_mask, given_mask
 from layerflow_model.objective import (
+    SIGMA_DATA,
     masked_mse,
     noisy_latents,
+    preconditioning,
+    sample_from_output,
     sample_kinds,
     sample_sigmas,
     shift_sigmas,
@@ -60,12 +63,13 @@ def test_one_step_fraction_needs_a_prediction_that_holds_the_clean_layers():
         ObjectiveConfig(one_step_fraction=1.5)
 
 
-def test_a_loss_on_the_clean_layers_is_the_velocity_loss_times_sigma_squared():
+@pytest.mark.parametrize("prediction", ["sample", "preconditioned_sample"])
+def test_a_loss_on_the_clean_layers_is_the_velocity_loss_times_sigma_squared(prediction):
     pipe = build_pipeline(get_config("tiny"))
     latents, embeds = torch.randn(1, 16, 48, 4, 4), torch.randn(1, 3, 8, 32)
     given = frame_mask(given_mask(())[None], 4)  # generate: every sub-clip generated
     for one_step_fraction in (0.0, 1.0):  # a flow-matching sigma, then sigma = 1
-        configs = {space: ObjectiveConfig(prediction="sample", one_step_fraction=one_step_fraction, loss_space=space)
+        configs = {space: ObjectiveConfig(prediction=prediction, one_step_fraction=one_step_fraction, loss_space=space)
                    for space in ("velocity", "sample")}
         sigma = sample_sigmas(1, configs["velocity"], generator=torch.Generator().manual_seed(0)).item()
         loss = {space: masked_mse(training_terms(pipe.transformer, latents, embeds, given, config,
@@ -83,12 +87,27 @@ def test_given_frames_stay_clean_at_any_noise_level():
     assert torch.equal(noisy[0, :6], noise[0, :6]) and torch.equal(noisy[1], noise[1])
 
 
-@pytest.mark.parametrize("prediction", ["velocity", "sample", "noise"])
+@pytest.mark.parametrize("prediction", ["velocity", "sample", "preconditioned_sample", "noise"])
 def test_every_prediction_type_converts_to_the_true_velocity(prediction):
     x0, eps, sigma = torch.randn(2, 4, 3, 2, 2), torch.randn(2, 4, 3, 2, 2), torch.tensor([0.3, 0.7])
     noisy = noisy_latents(x0, eps, sigma, torch.zeros(2, 4, dtype=torch.bool))
-    exact = {"velocity": eps - x0, "sample": x0, "noise": eps}[prediction]
+    c_skip, c_out = (c.reshape(2, 1, 1, 1, 1) for c in preconditioning(sigma))
+    exact = {"velocity": eps - x0, "sample": x0, "preconditioned_sample": (x0 - c_skip * noisy) / c_out,
+             "noise": eps}[prediction]
     torch.testing.assert_close(velocity_from_output(exact, noisy, sigma, prediction), eps - x0)
+    torch.testing.assert_close(sample_from_output(exact, noisy, sigma, prediction), x0)
+
+
+def test_a_preconditioned_prediction_copies_a_clean_input_and_regresses_from_pure_noise():
+    c_skip, c_out = preconditioning(torch.tensor([0.0, 1.0]))
+    assert c_skip.tolist() == [1.0, 0.0] and c_out.tolist() == [0.0, SIGMA_DATA]
+    # at every sigma the skip is the best linear guess of x0 from x_sigma, the output's scale what it leaves
+    x0, eps = SIGMA_DATA * torch.randn(200_000), torch.randn(200_000)
+    for sigma in (0.1, 0.5, 0.9):
+        noisy = (1 - sigma) * x0 + sigma * eps
+        c_skip, c_out = preconditioning(torch.tensor(sigma))
+        residual = (x0 - c_skip * noisy) / c_out  # what the network is asked for
+        assert abs(residual.std().item() - 1.0) < 0.01 and abs(torch.dot(residual, noisy).item()) / 200_000 < 0.01
 
 
 def test_training_terms_mask_given_clips_out_of_the_loss():

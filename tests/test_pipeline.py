@@ -8,6 +8,7 @@ from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, build_
 from layerflow_model.clip import average_clips, flip_clip
 from layerflow_model.compositing import refine_by_compositing
 from layerflow_model.config import with_overrides
+from layerflow_model.objective import SIGMA_DATA
 
 PROMPTS = LayerPrompts(fg="a red circle moving left", bg="blue stripes", blend="a red circle over blue stripes")
 
@@ -156,14 +157,16 @@ def test_refined_decomposition_solves_alpha_and_fg_from_the_given_blend(tmp_path
     assert LayerFlowPipeline.from_pretrained(tmp_path / "model").config.decompose_refine_alpha
 
 
-def test_one_step_from_pure_noise_returns_the_networks_clean_layers():
-    # With prediction="sample", one Euler step from sigma 1 to 0 is x1 - (x1 - x0_pred) = x0_pred.
-    pipe = tiny_pipeline({"objective.prediction": "sample"})
+@pytest.mark.parametrize(("prediction", "output_scale"), [("sample", 1.0), ("preconditioned_sample", SIGMA_DATA)])
+def test_one_step_from_pure_noise_returns_the_networks_clean_layers(prediction, output_scale):
+    # With a clean-layer prediction, one Euler step from sigma 1 to 0 is x1 - (x1 - x0_pred) = x0_pred; preconditioned,
+    # x0_pred at sigma 1 is the network's output times SIGMA_DATA (no skip from pure noise).
+    pipe = tiny_pipeline({"objective.prediction": prediction})
     outputs = record_outputs(pipe)
     out = pipe(PROMPTS, given=ground_truth(), task="decompose", num_inference_steps=1, guidance_scale=1.0,
                generator=torch.Generator().manual_seed(0), output_type="latent")
-    (prediction,) = outputs  # (1, 16, C, h, w)
-    torch.testing.assert_close(out.latents[:, :12], prediction[:, :12], atol=1e-5, rtol=0)  # fg, alpha, bg
+    (network_output,) = outputs  # (1, 16, C, h, w)
+    torch.testing.assert_close(out.latents[:, :12], output_scale * network_output[:, :12], atol=1e-5, rtol=0)  # fg, alpha, bg
 
 
 def test_bad_inputs_name_what_is_wrong(pipe):

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_vs_steps.py"
 CHECKPOINT_CLIPS = BENCHMARK.with_name("checkpoint_clips.py")
+GENERATION_SAMPLER = BENCHMARK.with_name("generation_sampler.py")
 METRICS = {"alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr", "composite_mae", "oracle_accuracy"}
 CURVE_KEYS = {"step", "seconds"} | METRICS | {f"ema_{metric}" for metric in METRICS}  # ema_: the averaged weights
 
@@ -66,6 +67,17 @@ def test_checkpoint_clips_names_the_steps_it_kept(tiny_run):
     assert done.returncode == 2 and "kept: [4]" in done.stderr
 
 
+def test_generation_sampler_scores_a_checkpoint_of_the_run(tiny_run):
+    out, _ = tiny_run
+    command = [sys.executable, str(GENERATION_SAMPLER), "--run", str(out), "--step", "4", "--count", "2", "--steps", "2",
+               "--guidance", "1", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["model"].endswith("trainable.safetensors (step 4)")
+    assert (row["steps"], row["guidance"]) == (2, 1.0) and 0 <= row["oracle_accuracy"] <= 1
+
+
 def test_a_bad_override_names_the_field(tmp_path):
     command = [sys.executable, str(BENCHMARK), "--config", "tiny", "--steps", "2", "--eval-every", "1",
                "--out", str(tmp_path), "--set", "objective.predicton=sample"]
@@ -96,6 +108,11 @@ def test_a_stopped_run_resumes_from_its_newest_checkpoint(tmp_path):
     assert again.returncode == 2 and "--resume to continue it" in again.stderr
     changed = subprocess.run([*command, "--resume", "--lr", "1e-3"], capture_output=True, text=True, timeout=60)
     assert changed.returncode == 2 and "stage.lr" in changed.stderr
+    model_file = (out / "model_config.json").read_text()
+    other_model = subprocess.run([*command, "--resume", "--set", "objective.shift=3"], capture_output=True, text=True,
+                                 timeout=60)
+    assert other_model.returncode == 2 and "model.objective.shift" in other_model.stderr
+    assert (out / "model_config.json").read_text() == model_file  # the refused run's model is not written over it
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -67,3 +67,38 @@ def test_full_size_decomposition_is_scored_resized_and_re_solved(tiny_model):
     assert [row["setting"] for row in rows] == ["model size (16x16)", "full size (32x32), resized",
                                                 "full size (32x32), resized and re-solved"]
     assert all(0 <= row["alpha_iou"] <= 1 and math.isfinite(row["alpha_mad"]) for row in rows)
+
+
+def test_generation_is_scored_at_each_step_count_and_guidance_scale(tiny_model, tmp_path):
+    command = [sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--model", str(tiny_model), "--count", "2",
+               "--steps", "1", "3", "--guidance", "1", "4", "--threads", "1", "--previews", str(tmp_path),
+               "--preview-count", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, *rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["clips"] == 2 and header["ground_truth_accuracy"]["shape"] == 1.0  # the oracle reads the truth back
+    assert [(row["steps"], row["guidance"]) for row in rows] == [(1, 1.0), (1, 4.0), (3, 1.0), (3, 4.0)]
+    for row in rows:
+        assert 0 <= row["composite_mae"] <= 1 and 0 <= row["oracle_accuracy"] <= 1 and row["seconds_per_clip"] > 0
+        assert set(row["attributes"]) == {"colour", "shape", "direction", "pattern"}
+    assert "| 3 | 4 |" in done.stdout
+    assert sorted(path.parent.name for path in tmp_path.glob("*/*.png")) == [
+        "steps1-guidance1", "steps1-guidance4", "steps3-guidance1", "steps3-guidance4"]  # one clip beside its truth each
+
+
+def test_generation_sampler_names_what_step_picks(tiny_model):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--model", str(tiny_model),
+                           "--step", "4"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--step and --average pick a checkpoint of --run" in done.stderr
+
+
+def test_denoising_error_is_printed_per_noise_level_beside_copying_the_noisy_input(tiny_model):
+    command = [sys.executable, str(BENCHMARKS / "denoising_error.py"), "--model", str(tiny_model), "--count", "2",
+               "--sigmas", "0.01", "1", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, *levels = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["clips"] == 2 and [level["sigma"] for level in levels] == [0.01, 1.0]
+    for level in levels:
+        assert set(level["model_mse"]) == set(level["copy_mse"]) == {"fg", "alpha", "bg", "blend", "all"}
+    assert levels[0]["copy_mse"]["all"] < 1e-3 < levels[1]["copy_mse"]["all"]  # at sigma 0.01 the input is nearly clean

@@ -1,0 +1,102 @@
+"""Generation's sampler: what each number of sampling steps and each guidance scale buys.
+
+Generates layered clips from the prompts of ``--count`` synthetic evaluation clips (seeds from
+``--first-seed``, never trained on; the default 1,010,000 keeps the choice apart from the
+clips the evaluation reports) at every ``--steps`` x ``--guidance`` setting, with the same noise
+for every setting, and scores each as the quality benchmark does: composite MAE (how far the
+generated blend is from the generated foreground over the generated background, in [0, 1]) and
+the oracle's attribute accuracy (colour, shape, direction and pattern read back from the
+layers, each a share in [0, 1], and their mean). The model is a checkpoint of a
+``quality_vs_steps.py`` run (``--run``, ``--step``, ``--average``) or a saved pipeline
+(``--model``; default: the shipped model). Prints the ground truth's accuracy (the oracle's
+ceiling on these clips), one JSON line per setting, then a Markdown table; ``--previews DIR`` also
+draws each setting's first clips beside their truth (``DIR/steps<S>-guidance<G>/<clip>.png``).
+
+    python benchmarks/generation_sampler.py --run runs/gen-flow --count 64 --steps 1 5 10 20 50 --guidance 1 3 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from data_recipes.sample import LayeredSample
+from data_recipes.synthetic import held_out_samples
+from layerflow_model import LayeredClip
+from layerflow_model.metrics import json_safe
+from layerflow_model.pipeline import LayerFlowPipeline
+from layerflow_model.preview import write_comparison_grid
+
+from curve_plot import markdown  # beside this script
+from quality_vs_steps import Scorer
+from sampling_scores import add_model_options, pipeline_from_options
+
+VALIDATION_SEED = 1_010_000
+
+
+@torch.no_grad()
+def generate(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], steps: int, guidance: float,
+             batch_size: int, seed: int) -> list[LayeredClip]:
+    """Layered clips (values in [0, 1]) generated from each sample's prompts alone, ``batch_size`` at a time,
+    the noise of every batch drawn from one generator seeded ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    clips: list[LayeredClip] = []
+    for start in range(0, len(samples), batch_size):
+        batch = samples[start:start + batch_size]
+        clips += pipe([s.prompts for s in batch], task="generate", num_inference_steps=steps,
+                      guidance_scale=guidance, generator=generator).clips
+    return clips
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(parser)
+    parser.add_argument("--count", type=int, default=64, help="evaluation clips")
+    parser.add_argument("--first-seed", type=int, default=VALIDATION_SEED, help="first evaluation seed (>= 1,000,000)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 5, 10, 20, 50], help="sampling steps to try")
+    parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0, 6.0], help="guidance scales to try")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips sampled at once")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every setting")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
+    parser.add_argument("--previews", type=Path, default=None,
+                        help="write each setting's first --preview-count clips beside their truth as PNGs here")
+    parser.add_argument("--preview-count", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    pipe, label = pipeline_from_options(parser, args)
+    samples = held_out_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
+                               first_seed=args.first_seed)
+    scorer = Scorer(samples)
+    truth = scorer.attribute_accuracy([s.clip for s in samples])
+    print(json.dumps({"model": label, "clips": len(samples), "first_seed": args.first_seed,
+                      "ground_truth_accuracy": truth}), flush=True)
+
+    rows = []
+    for steps in args.steps:
+        for guidance in args.guidance:
+            start = time.perf_counter()
+            clips = generate(pipe, samples, steps, guidance, args.batch_size, args.seed)
+            seconds = (time.perf_counter() - start) / len(samples)
+            row = {"steps": steps, "guidance": guidance, **scorer.generation(clips),
+                   "attributes": scorer.attribute_accuracy(clips), "seconds_per_clip": seconds}
+            print(json.dumps(json_safe(row)), flush=True)
+            rows.append(row)
+            if args.previews is not None:
+                for sample, clip in list(zip(samples, clips))[:args.preview_count]:
+                    write_comparison_grid(args.previews / f"steps{steps}-guidance{guidance:g}" / f"{sample.key}.png",
+                                          sample.clip, clip, scale=2)
+    attributes = list(truth)
+    print(markdown(["steps", "guidance", "composite MAE", "oracle accuracy", *attributes, "s per clip"],
+                   [[str(row["steps"]), f"{row['guidance']:g}", f"{row['composite_mae']:.3f}",
+                     f"{row['oracle_accuracy']:.2f}", *(f"{row['attributes'][a]:.2f}" for a in attributes),
+                     f"{row['seconds_per_clip']:.2f}"] for row in rows]))
+
+
+if __name__ == "__main__":
+    main()
