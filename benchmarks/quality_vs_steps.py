@@ -120,10 +120,14 @@ class Scorer:
         """``{attribute: share in [0, 1]}``: how often the oracle reads each prompted attribute back from the clips."""
         return accuracy([self.oracle.read(c) for c in clips], self.truths)
 
+    def composite_mae(self, clips: Sequence[LayeredClip]) -> float:
+        """Mean (finite values) composite_mae of generated clips, in [0, 1]."""
+        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
+        return summarize(scores)["mean"]["composite_mae"]
+
     def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""
-        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
-        return {"composite_mae": summarize(scores)["mean"]["composite_mae"],
+        return {"composite_mae": self.composite_mae(clips),
                 "oracle_accuracy": float(np.mean(list(self.attribute_accuracy(clips).values())))}
 
     def all_metrics(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
@@ -254,13 +258,8 @@ def build_shards(model_config: ModelConfig, count: int, out: Path) -> None:
 def run_settings(model_config: ModelConfig, stage: StageConfig, eval_clips: int, train_clips: int) -> dict:
     """What a resumed run must share with the run it continues: model, stage recipe, evaluation and training sets
     (as JSON values, so a saved copy compares equal)."""
-    return json_values({"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
-                        "eval_clips": eval_clips, "train_clips": train_clips})
-
-
-def json_values(settings: dict) -> dict:
-    """``settings`` as they read back from JSON (tuples as lists, non-finite floats as strings), so a saved copy
-    compares equal."""
+    settings = {"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
+                "eval_clips": eval_clips, "train_clips": train_clips}
     return json.loads(json.dumps(json_safe(settings)))
 
 
@@ -316,13 +315,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         mixture = TaskMixture(**parse_overrides(args.mixture))
     except ValueError as error:  # pydantic's ValidationError too: names the field
         parser.error(str(error))
-    if saved is not None and (changed := changed_settings({"model": saved["settings"]["model"]},
-                                                          {"model": json_values(model_config.model_dump(mode="json"))})):
-        parser.error(f"--resume: settings differ from the stopped run in {out}: {', '.join(changed)}; "
-                     "resume with its settings")  # before its model_config.json, which checkpoint_clips.py reads, is rewritten
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / "model_config.json"
-    model_file.write_text(model_config.model_dump_json(indent=1))  # the stage reads (and validates) the model from it
+    if saved is None:  # a resumed run keeps its own: checkpoint_clips.py reads it, and a changed model is refused below
+        model_file.write_text(model_config.model_dump_json(indent=1))  # the stage reads (and validates) the model from it
     data = (args.data or out / "data").resolve()
     try:
         stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,

@@ -83,6 +83,7 @@ class LayerLossWeights(StrictModel):
 
 
 TaskKind = Literal["decompose", "fill", "generate"]  # the blend given, other layers given, none given
+CLEAN_LAYER_PREDICTIONS = ("sample", "preconditioned_sample")  # predictions whose output stands for the clean layers
 
 
 class ObjectiveConfig(StrictModel):
@@ -123,7 +124,7 @@ class ObjectiveConfig(StrictModel):
                     f"{field}: a noise prediction says nothing about the clean layers at sigma = 1; "
                     "use prediction velocity or sample"
                 )
-        if self.loss_space == "sample" and self.prediction not in ("sample", "preconditioned_sample"):
+        if self.loss_space == "sample" and self.prediction not in CLEAN_LAYER_PREDICTIONS:
             raise ValueError("loss_space: a loss on the clean layers needs prediction sample or preconditioned_sample")
         return self
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 
 from .conditioning import LAYER_ORDER, task_kind
-from .config import ObjectiveConfig, TaskKind
+from .config import CLEAN_LAYER_PREDICTIONS, ObjectiveConfig, TaskKind
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
 SIGMA_DATA = 0.5  # the clean latents' standard deviation assumed by the preconditioning (EDM's value)
@@ -125,7 +125,7 @@ def velocity_from_output(
     s = _expand(sigma, noisy)
     if prediction == "velocity":
         return output
-    if prediction in ("sample", "preconditioned_sample"):
+    if prediction in CLEAN_LAYER_PREDICTIONS:
         return (noisy - sample_from_output(output, noisy, sigma, prediction)) / s.clamp(min=MIN_DENOMINATOR)
     if prediction == "noise":
         return (output - noisy) / (1.0 - s).clamp(min=MIN_DENOMINATOR)
