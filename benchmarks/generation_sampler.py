@@ -4,7 +4,9 @@ Generates layered clips from the prompts of ``--count`` synthetic evaluation cli
 ``--first-seed``, never trained on; the default 1,010,000 keeps the choice apart from the
 clips the evaluation reports) at every ``--steps`` x ``--guidance`` setting, with the same noise
 for every setting, and scores each as the quality benchmark does: composite MAE (how far the
-generated blend is from the generated foreground over the generated background, in [0, 1]) and
+generated blend is from the generated foreground over the generated background, in [0, 1]), the
+alpha area ratio (the area where the generated matte reaches half the true peak opacity, over the
+true area: 1 when the foreground shows at the prompted size and opacity, 0 when it is faint) and
 the oracle's attribute accuracy (colour, shape, direction and pattern read back from the
 layers, each a share in [0, 1], and their mean). The model is a checkpoint of a
 ``quality_vs_steps.py`` run (``--run``, ``--step``, ``--average``) or a saved pipeline
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             clips = generate(pipe, samples, steps, guidance, args.batch_size, args.seed)
             seconds = (time.perf_counter() - start) / len(samples)
             attributes = scorer.attribute_accuracy(clips)  # the oracle reads each clip once
-            row = {"steps": steps, "guidance": guidance, "composite_mae": scorer.composite_mae(clips),
+            row = {"steps": steps, "guidance": guidance, **scorer.layer_scores(clips),
                    "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
                    "seconds_per_clip": seconds}
             print(json.dumps(json_safe(row)), flush=True)
@@ -95,8 +97,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     write_comparison_grid(args.previews / f"steps{steps}-guidance{guidance:g}" / f"{sample.key}.png",
                                           sample.clip, clip, scale=2)
     names = list(truth)
-    print(markdown(["steps", "guidance", "composite MAE", "oracle accuracy", *names, "s per clip"],
+    print(markdown(["steps", "guidance", "composite MAE", "alpha area ratio", "oracle accuracy", *names, "s per clip"],
                    [[str(row["steps"]), f"{row['guidance']:g}", f"{row['composite_mae']:.3f}",
+                     f"{row['alpha_area_ratio']:.2f}",
                      f"{row['oracle_accuracy']:.2f}", *(f"{row['attributes'][a]:.2f}" for a in names),
                      f"{row['seconds_per_clip']:.2f}"] for row in rows]))
 

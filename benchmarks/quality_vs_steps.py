@@ -75,6 +75,7 @@ from curve_plot import plot_curves, series_of  # benchmarks/curve_plot.py, besid
 
 BASELINES = ("median", "classical")
 DECOMPOSITION_METRICS = ("alpha_iou", "alpha_mad", "bg_psnr", "fg_psnr")
+GENERATION_LAYER_METRICS = ("composite_mae", "alpha_area_ratio")  # of the generated layers alone, besides the oracle
 PROGRESS_FILE = "progress.json"
 
 
@@ -120,14 +121,15 @@ class Scorer:
         """``{attribute: share in [0, 1]}``: how often the oracle reads each prompted attribute back from the clips."""
         return accuracy([self.oracle.read(c) for c in clips], self.truths)
 
-    def composite_mae(self, clips: Sequence[LayeredClip]) -> float:
-        """Mean (finite values) composite_mae of generated clips, in [0, 1]."""
+    def layer_scores(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
+        """Mean (finite values) of each of GENERATION_LAYER_METRICS over generated clips: composite_mae in [0, 1]
+        and alpha_area_ratio (1 when the foreground shows at its prompted size and opacity, 0 when faint)."""
         scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
-        return summarize(scores)["mean"]["composite_mae"]
+        return {m: summarize(scores)["mean"][m] for m in GENERATION_LAYER_METRICS}
 
     def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""
-        return {"composite_mae": self.composite_mae(clips),
+        return {"composite_mae": self.layer_scores(clips)["composite_mae"],
                 "oracle_accuracy": float(np.mean(list(self.attribute_accuracy(clips).values())))}
 
     def all_metrics(self, clips: Sequence[LayeredClip]) -> dict[str, float]:

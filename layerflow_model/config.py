@@ -122,7 +122,7 @@ class ObjectiveConfig(StrictModel):
             if (getattr(self, field) or 0) > 0 and self.prediction == "noise":
                 raise ValueError(
                     f"{field}: a noise prediction says nothing about the clean layers at sigma = 1; "
-                    "use prediction velocity or sample"
+                    "use prediction velocity, sample or preconditioned_sample"
                 )
         if self.loss_space == "sample" and self.prediction not in CLEAN_LAYER_PREDICTIONS:
             raise ValueError("loss_space: a loss on the clean layers needs prediction sample or preconditioned_sample")

@@ -147,3 +147,20 @@ def alpha_iou(pred: np.ndarray, true: np.ndarray, threshold: float = 0.5) -> flo
     if union == 0:
         return 1.0
     return float(np.count_nonzero(pred_mask & true_mask) / union)
+
+
+def alpha_area_ratio(pred: np.ndarray, true: np.ndarray) -> float:
+    """Area where ``pred`` reaches half the true matte's peak, over the true area at that level, pooled
+    over all frames, in [0, inf); NaN when the true matte is empty.
+
+    1 when the object shows at its size and opacity (a translucent one at its own opacity), wherever it
+    is; 0 when the prediction is faint or empty; above 1 when it is too large. Not from
+    RobustVideoMatting: it is for generated clips, whose object may sit anywhere the prompt allows (so
+    IoU and MAD against one true placement say little), and whose matte, when the model regresses to
+    the mean over placements, is a faint spread-out blob.
+    """
+    pred, true = _as_alpha_pair(pred, true)
+    level = 0.5 * float(true.max())
+    if level <= 0:
+        return float("nan")
+    return float(np.count_nonzero(pred >= level) / np.count_nonzero(true >= level))

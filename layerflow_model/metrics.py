@@ -19,11 +19,19 @@ import cv2
 import numpy as np
 
 from .clip import LayeredClip, composite, to_uint8
-from .matting_metrics import alpha_conn, alpha_dtssd, alpha_grad, alpha_iou, alpha_mad, alpha_mse
+from .matting_metrics import (
+    alpha_area_ratio,
+    alpha_conn,
+    alpha_dtssd,
+    alpha_grad,
+    alpha_iou,
+    alpha_mad,
+    alpha_mse,
+)
 
 METRIC_NAMES = (
     "alpha_mad", "alpha_mse", "alpha_grad", "alpha_conn", "alpha_dtssd", "alpha_iou",
-    "fg_psnr", "fg_ssim", "bg_psnr", "bg_ssim", "bg_hidden_psnr", "blend_psnr",
+    "alpha_area_ratio", "fg_psnr", "fg_ssim", "bg_psnr", "bg_ssim", "bg_hidden_psnr", "blend_psnr",
     "composite_mae", "warp_error", "dynamic_degree",
 )  # fmt: skip
 
@@ -154,9 +162,10 @@ def score_clip(pred: LayeredClip, gt: LayeredClip) -> dict[str, float]:
 
     Both clips need all four layers and the same (T, H, W), else ``ValueError`` naming them.
     alpha_*: see :mod:`layerflow_model.matting_metrics` (mad/mse x 1e3, dtssd x 1e2, IoU at
-    alpha > 0.5). fg_*: PSNR/SSIM of the premultiplied foreground ``fg * alpha``. bg_*: PSNR/SSIM
-    of the background; bg_hidden_psnr only where the ground-truth alpha > 0.5 (NaN if no such
-    pixel). blend_psnr: the blend. composite_mae: :func:`composite_mae` of ``pred``.
+    alpha > 0.5, area_ratio 1 when the matte shows at the true size and opacity, 0 when faint).
+    fg_*: PSNR/SSIM of the premultiplied foreground ``fg * alpha``. bg_*: PSNR/SSIM of the
+    background; bg_hidden_psnr only where the ground-truth alpha > 0.5 (NaN if no such pixel).
+    blend_psnr: the blend. composite_mae: :func:`composite_mae` of ``pred``.
     warp_error and dynamic_degree describe ``pred.blend`` alone, with Farneback flow computed
     on ``pred.blend`` itself (no ground truth needed, so text-to-video samples score the same
     way); a perfect prediction scores what the ground truth scores, not 0.
@@ -176,6 +185,7 @@ def score_clip(pred: LayeredClip, gt: LayeredClip) -> dict[str, float]:
         "alpha_conn": alpha_conn(pred.alpha, gt.alpha),
         "alpha_dtssd": alpha_dtssd(pred.alpha, gt.alpha),
         "alpha_iou": alpha_iou(pred.alpha, gt.alpha),
+        "alpha_area_ratio": alpha_area_ratio(pred.alpha, gt.alpha),
         "fg_psnr": psnr(pred_fg, gt_fg),
         "fg_ssim": ssim(pred_fg, gt_fg),
         "bg_psnr": psnr(pred.bg, gt.bg),

@@ -37,6 +37,7 @@ HIGHER_IS_BETTER = {
     "bg_hidden_psnr": True, "blend_psnr": True, "composite_mae": False, "warp_error": False,
     "dynamic_degree": True,
 }  # fmt: skip
+RIGHT_AT_ONE = ("alpha_area_ratio",)  # metrics for which neither way is better: 1 is right
 
 
 def fg_matte_for(convention: str) -> float | None:
@@ -147,7 +148,8 @@ def plot_metric(path: PathLike, metric: str, rows: Sequence[Mapping]) -> Path:
     """Write a PNG bar chart of one column of :func:`comparison_rows`, one bar per method.
 
     NaN (undefined) and inf (perfect PSNR) values have no bar and are labelled instead. The
-    title says which way is better for the metrics of :data:`HIGHER_IS_BETTER`.
+    title says which way is better for the metrics of :data:`HIGHER_IS_BETTER`, and that 1 is
+    right for those of :data:`RIGHT_AT_ONE`.
     """
     methods = [str(row["method"]) for row in rows]
     values = np.array([float(row[metric]) for row in rows])  # (M,)
@@ -161,6 +163,7 @@ def plot_metric(path: PathLike, metric: str, rows: Sequence[Mapping]) -> Path:
         axes.annotate(label, (index, value if np.isfinite(value) else 0.0), ha="center", va="bottom", fontsize=8)
     axes.set_xticks(range(len(rows)), methods, rotation=30, ha="right", fontsize=8)
     better = {True: " (higher is better)", False: " (lower is better)"}.get(HIGHER_IS_BETTER.get(metric), "")
+    better = " (1 is right)" if metric in RIGHT_AT_ONE else better
     axes.set_title(metric + better, fontsize=9)
     figure.tight_layout()
     with atomic_output(path) as tmp:

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from layerflow_model.clip import LayeredClip
-from layerflow_model.matting_metrics import alpha_conn, alpha_dtssd, alpha_grad, alpha_iou, alpha_mad, alpha_mse
+from layerflow_model.matting_metrics import (
+    alpha_area_ratio,
+    alpha_conn,
+    alpha_dtssd,
+    alpha_grad,
+    alpha_iou,
+    alpha_mad,
+    alpha_mse,
+)
 from layerflow_model.metrics import (
     METRIC_NAMES,
     composite_mae,
@@ -90,6 +98,20 @@ def test_alpha_iou_thresholds_at_one_half():
     empty = np.zeros((1, 2, 2), dtype=np.float32)
     assert alpha_iou(empty, empty) == 1.0  # empty vs empty is a perfect match
     assert alpha_iou(pred, empty) == 0.0
+
+
+def test_alpha_area_ratio_counts_the_object_wherever_it_is_but_not_a_faint_blur():
+    true = np.zeros((2, 8, 8), dtype=np.float32)
+    true[:, 2:4, 2:4] = 0.4  # a translucent 2x2 object: its own opacity is what counts
+    assert alpha_area_ratio(true, true) == 1.0
+    elsewhere = np.roll(true, 4, axis=2)  # a generated object may sit anywhere its prompt allows
+    assert alpha_area_ratio(elsewhere, true) == 1.0
+    faint = np.full_like(true, 0.4 * 4 / 64)  # the same alpha mass spread over the frame, as a mean regresses to
+    assert alpha_area_ratio(faint, true) == 0.0
+    larger = true.copy()
+    larger[:, 2:6, 2:4] = 0.2  # at least half the true peak over twice the area
+    assert alpha_area_ratio(larger, true) == pytest.approx(2.0)
+    assert math.isnan(alpha_area_ratio(true, np.zeros_like(true)))  # no object to compare with
 
 
 def test_alpha_metrics_reject_mismatched_shapes():
@@ -174,7 +196,7 @@ def test_a_clip_scored_against_itself_is_perfect():
     assert tuple(scores) == METRIC_NAMES
     for name in ("alpha_mad", "alpha_mse", "alpha_grad", "alpha_conn", "alpha_dtssd", "composite_mae"):
         assert scores[name] == 0.0, name
-    assert scores["alpha_iou"] == 1.0
+    assert scores["alpha_iou"] == 1.0 and scores["alpha_area_ratio"] == 1.0
     for name in ("fg_psnr", "bg_psnr", "bg_hidden_psnr", "blend_psnr"):
         assert scores[name] == math.inf, name
     assert scores["fg_ssim"] == pytest.approx(1.0) and scores["bg_ssim"] == pytest.approx(1.0)

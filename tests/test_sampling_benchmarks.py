@@ -80,6 +80,7 @@ def test_generation_is_scored_at_each_step_count_and_guidance_scale(tiny_model, 
     assert [(row["steps"], row["guidance"]) for row in rows] == [(1, 1.0), (1, 4.0), (3, 1.0), (3, 4.0)]
     for row in rows:
         assert 0 <= row["composite_mae"] <= 1 and 0 <= row["oracle_accuracy"] <= 1 and row["seconds_per_clip"] > 0
+        assert row["alpha_area_ratio"] >= 0
         assert set(row["attributes"]) == {"colour", "shape", "direction", "pattern"}
     assert "| 3 | 4 |" in done.stdout
     assert sorted(path.parent.name for path in tmp_path.glob("*/*.png")) == [
