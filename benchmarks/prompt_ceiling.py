@@ -14,10 +14,12 @@ the prompt), then scores
 - ``mean``: the per-pixel mean of the draws against the truth: the best a model that returns
   one average answer (a one-step regressor) can expect.
 
-Metrics as the evaluation computes them: background PSNR (dB) and alpha IoU (alpha > 0.5),
-averaged over the clips. A clip whose prompt is so rare that fewer than 2 matching worlds turn
+Metrics as the evaluation computes them: background PSNR (dB), alpha IoU (alpha > 0.5) and
+alpha area ratio (1 when the object shows at its size and opacity, 0 when faint), averaged over
+the clips. A clip whose prompt is so rare that fewer than 2 matching worlds turn
 up is left out and counted in ``skipped``. Prints one JSON object:
-``{"clips", "scored", "skipped", "draws", "bg_psnr": {"sampler", "mean"}, "alpha_iou": {...}}``.
+``{"clips", "scored", "skipped", "draws", "bg_psnr": {"sampler", "mean"}, "alpha_iou": {...},
+"alpha_area_ratio": {...}}``.
 
     python benchmarks/prompt_ceiling.py --clips 16 --draws 16
 """
@@ -40,7 +42,7 @@ from data_recipes.synthetic import (
     render_foreground,
     sample_attributes,
 )
-from layerflow_model.matting_metrics import alpha_iou
+from layerflow_model.matting_metrics import alpha_area_ratio, alpha_iou
 from layerflow_model.metrics import psnr
 
 
@@ -72,6 +74,8 @@ def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true
                     "mean": psnr(np.mean(backgrounds, axis=0), true_bg)},
         "alpha_iou": {"sampler": float(np.mean([alpha_iou(a, true_alpha) for a in alphas])),
                       "mean": alpha_iou(np.mean(alphas, axis=0), true_alpha)},
+        "alpha_area_ratio": {"sampler": float(np.mean([alpha_area_ratio(a, true_alpha) for a in alphas])),
+                             "mean": alpha_area_ratio(np.mean(alphas, axis=0), true_alpha)},
     }
 
 
@@ -100,7 +104,7 @@ def main() -> None:
         per_clip.append(ceiling_scores(alphas, [render_background(bg, *shape) for bg in bgs],
                                        sample.clip.alpha, sample.clip.bg))
     summary = {metric: {kind: float(np.mean([clip[metric][kind] for clip in per_clip])) for kind in ("sampler", "mean")}
-               for metric in ("bg_psnr", "alpha_iou")}
+               for metric in ("bg_psnr", "alpha_iou", "alpha_area_ratio")}
     print(json.dumps({"clips": args.clips, "scored": len(per_clip), "skipped": args.clips - len(per_clip),
                       "draws": args.draws, "first_seed": TRAIN_SEED_LIMIT, **summary}))
 

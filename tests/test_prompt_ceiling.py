@@ -16,3 +16,4 @@ def test_prompt_ceiling_scores_a_sampler_and_a_mean_for_each_metric():
     assert (result["clips"], result["scored"], result["skipped"], result["draws"]) == (1, 1, 0, 2)
     assert 0 <= result["alpha_iou"]["sampler"] <= 1 and 0 <= result["alpha_iou"]["mean"] <= 1
     assert 0 < result["bg_psnr"]["sampler"] < 60 and 0 < result["bg_psnr"]["mean"] < 60  # other draws, not the truth
+    assert result["alpha_area_ratio"]["sampler"] > 0 and result["alpha_area_ratio"]["mean"] >= 0
