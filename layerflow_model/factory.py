@@ -33,11 +33,12 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
     latent_size = (config.clip.height // codec.spatial_compression, config.clip.width // codec.spatial_compression)
     kwargs = transformer_kwargs(config, codec.latent_channels, latent_size, text_embed_dim(text_encoder))
     if config.pretrained_path is not None:
-        # Stock checkpoints lack the layer embedding: build normally (zero-init) and load the rest.
+        # Stock checkpoints lack the layer embedding (and the pooled prompts' projection): built zero-init, the rest loaded.
         transformer = LayerFlowTransformer.from_pretrained(
             config.pretrained_path,
             subfolder="transformer",
             max_text_seq_length=kwargs["max_text_seq_length"],
+            pooled_prompts=kwargs["pooled_prompts"],
             low_cpu_mem_usage=False,
             use_safetensors=True,
         )

@@ -5,16 +5,20 @@ frame axis and the three per-layer prompts (fg, bg, blend) on the token axis, th
 full 3D joint attention over all of it. The only new parameter is a layer embedding added
 to each prompt's tokens; it is zero-initialised, so a stock CogVideoX checkpoint loads
 unchanged and, given one clip and one prompt, computes exactly the stock model's output.
+With ``pooled_prompts`` each prompt's mean token also enters the timestep embedding through
+its ``cond_proj`` (diffusers' ``timestep_cond``), zero-initialised as well.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 from diffusers import CogVideoXTransformer3DModel, ModelMixin  # noqa: F401  (see below)
 from diffusers.models.embeddings import CogVideoXPatchEmbed
 from torch import nn
+from torch.nn import functional as F
 
 from .conditioning import LAYER_ORDER
 from .config import NUM_PROMPT_LAYERS, ModelConfig
@@ -95,12 +99,16 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         given_frames (B, F) bool: which frames hold given (clean) sub-clips; needed only when
             the given sub-clips also enter as channels (``in_channels`` = C + 4 x (C + 1),
             :func:`input_channels`), where every token then sees them at its own time and place.
+    With ``pooled_prompts`` (an argument beside the stock ones, saved in the config), each
+    prompt's mean token, (B, 3 x D) with absent prompts as zeros, is projected and added to the
+    timestep embedding, which modulates every block.
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """
 
-    @functools.wraps(CogVideoXTransformer3DModel.__init__)  # same signature, so configs load
-    def __init__(self, *args, **kwargs):
+    @functools.wraps(CogVideoXTransformer3DModel.__init__)  # the stock arguments, so configs load
+    def __init__(self, *args, pooled_prompts: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.register_to_config(pooled_prompts=pooled_prompts)
         config = self.config
         if config.use_rotary_positional_embeddings:
             raise ValueError("LayerFlowTransformer supports the sincos (2B) layout only")
@@ -127,6 +135,10 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         # Zero-init: with it the model starts as (and loads as) the stock CogVideoX.
         self.layer_embedding = nn.Embedding(NUM_PROMPT_LAYERS, config.text_embed_dim)
         nn.init.zeros_(self.layer_embedding.weight)
+        if pooled_prompts:  # the stock TimestepEmbedding's slot for a condition, zero-init like the above
+            inner_dim = config.num_attention_heads * config.attention_head_dim
+            self.time_embedding.cond_proj = nn.Linear(NUM_PROMPT_LAYERS * config.text_embed_dim, inner_dim, bias=False)
+            nn.init.zeros_(self.time_embedding.cond_proj.weight)
 
     @property
     def takes_given_channels(self) -> bool:
@@ -151,6 +163,9 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         layer_ids = torch.arange(num_prompts, device=encoder_hidden_states.device)
         layer_emb = self.layer_embedding(layer_ids).to(encoder_hidden_states.dtype)  # (P, D)
         text = encoder_hidden_states + layer_emb[None, :, None, :]  # (B, P, L, D)
+        if self.config.pooled_prompts:
+            pooled = encoder_hidden_states.mean(dim=2)  # (B, P, D)
+            kwargs["timestep_cond"] = F.pad(pooled, (0, 0, 0, NUM_PROMPT_LAYERS - num_prompts)).flatten(1)  # (B, 3D)
         return super().forward(
             hidden_states=hidden_states,  # (B, F, C, h, w)
             encoder_hidden_states=text.flatten(1, 2),  # (B, P*L, D)
@@ -158,6 +173,14 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
             return_dict=return_dict,
             **kwargs,
         )
+
+
+# diffusers reads a model's config arguments from its __init__ signature: the stock ones plus pooled_prompts.
+_stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
+LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(parameters=[
+    *_stock_signature.parameters.values(),
+    inspect.Parameter("pooled_prompts", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
+])
 
 
 def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int) -> dict:
@@ -181,4 +204,5 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
         spatial_interpolation_scale=t.spatial_interpolation_scale,
         temporal_interpolation_scale=t.temporal_interpolation_scale,
         use_rotary_positional_embeddings=False,
+        pooled_prompts=t.pooled_prompts,
     )

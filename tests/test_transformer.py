@@ -84,3 +84,26 @@ def test_given_sub_clips_can_also_enter_as_channels_at_their_own_time():
         assert ours(video, text, t, given_frames=given.expand(2, -1)).sample.shape == video.shape
     with pytest.raises(ValueError, match="pass given_frames"):
         ours(video, text, t)
+
+
+def test_pooled_prompts_enter_the_timestep_embedding_and_are_saved_with_the_model(tmp_path):
+    torch.manual_seed(0)
+    plain = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}).eval()
+    torch.manual_seed(0)
+    pooled = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}, pooled_prompts=True).eval()
+    video, text, t = inputs(frames=4, prompts=3)
+    with torch.no_grad():
+        assert torch.equal(pooled(video, text, t).sample, plain(video, text, t).sample)  # zero-init: no change yet
+        pooled.time_embedding.cond_proj.weight.normal_()
+        before = pooled(video, text, t).sample
+        shifted = text + torch.randn(2, 3, 1, 24)  # each prompt's mean token moves
+        assert not torch.allclose(pooled(video, shifted, t).sample, before)
+        assert pooled(video, text[:, :2], t).sample.shape == video.shape  # a missing prompt pools as zeros
+
+    pooled.save_pretrained(tmp_path / "transformer")
+    loaded = LayerFlowTransformer.from_pretrained(tmp_path / "transformer", use_safetensors=True).eval()
+    assert loaded.config.pooled_prompts
+    with torch.no_grad():
+        assert torch.equal(loaded(video, text, t).sample, before)
+    plain.save_pretrained(tmp_path / "plain")  # a model saved without them (e.g. the shipped one) loads without them
+    assert not LayerFlowTransformer.from_pretrained(tmp_path / "plain", use_safetensors=True).config.pooled_prompts
