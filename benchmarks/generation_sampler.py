@@ -6,8 +6,9 @@ clips the evaluation reports) at every ``--steps`` x ``--guidance`` setting, wit
 for every setting, and scores each as the quality benchmark does: composite MAE (how far the
 generated blend is from the generated foreground over the generated background, in [0, 1]), the
 alpha area ratio (the area where the generated matte reaches half the true peak opacity, over the
-true area: 1 when the foreground shows at the prompted size and opacity, 0 when it is faint) and
-the oracle's attribute accuracy (colour, shape, direction and pattern read back from the
+true area: 1 when the foreground shows at the prompted size and opacity, 0 when it is faint), the
+matte's travel (pixels its centre moves from the first frame to the last; the truth's is printed
+first) and the oracle's attribute accuracy (colour, shape, direction and pattern read back from the
 layers, each a share in [0, 1], and their mean). The model is a checkpoint of a
 ``quality_vs_steps.py`` run (``--run``, ``--step``, ``--average``) or a saved pipeline
 (``--model``; default: the shipped model). Prints the ground truth's accuracy (the oracle's
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_recipes.oracle import matte_travel
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayeredClip
@@ -56,6 +58,11 @@ def generate(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], steps: i
     return clips
 
 
+def mean_travel(clips: Sequence[LayeredClip]) -> float:
+    """Mean over clips (NaN ones left out) of :func:`~data_recipes.oracle.matte_travel`, in pixels."""
+    return float(np.nanmean([matte_travel(clip.alpha) for clip in clips]))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(parser)
@@ -78,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorer = Scorer(samples)
     truth = scorer.attribute_accuracy([s.clip for s in samples])
     print(json.dumps({"model": label, "clips": len(samples), "first_seed": args.first_seed,
-                      "ground_truth_accuracy": truth}), flush=True)
+                      "ground_truth_accuracy": truth, "ground_truth_travel_px": mean_travel([s.clip for s in samples])}),
+          flush=True)
 
     rows = []
     for steps in args.steps:
@@ -88,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             seconds = (time.perf_counter() - start) / len(samples)
             attributes = scorer.attribute_accuracy(clips)  # the oracle reads each clip once
             row = {"steps": steps, "guidance": guidance, **scorer.layer_scores(clips),
-                   "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
+                   "travel_px": mean_travel(clips), "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
                    "seconds_per_clip": seconds}
             print(json.dumps(json_safe(row)), flush=True)
             rows.append(row)
@@ -97,9 +105,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     write_comparison_grid(args.previews / f"steps{steps}-guidance{guidance:g}" / f"{sample.key}.png",
                                           sample.clip, clip, scale=2)
     names = list(truth)
-    print(markdown(["steps", "guidance", "composite MAE", "alpha area ratio", "oracle accuracy", *names, "s per clip"],
+    print(markdown(["steps", "guidance", "composite MAE", "alpha area ratio", "travel (px)", "oracle accuracy", *names,
+                    "s per clip"],
                    [[str(row["steps"]), f"{row['guidance']:g}", f"{row['composite_mae']:.3f}",
-                     f"{row['alpha_area_ratio']:.2f}",
+                     f"{row['alpha_area_ratio']:.2f}", f"{row['travel_px']:.1f}",
                      f"{row['oracle_accuracy']:.2f}", *(f"{row['attributes'][a]:.2f}" for a in names),
                      f"{row['seconds_per_clip']:.2f}"] for row in rows]))
 

@@ -120,6 +120,13 @@ def read_shape(alpha: np.ndarray) -> str | None:
     return min(errors, key=errors.get)
 
 
+def matte_travel(alpha: np.ndarray) -> float:
+    """alpha (T, H, W) in [0, 1] -> how far (pixels) the matte's alpha-weighted centre moves from the first
+    frame to the last, in [0, inf); NaN when either frame's matte is empty."""
+    centres = _centroids(alpha)  # (T, 2)
+    return float(np.hypot(*(centres[-1] - centres[0])))
+
+
 def read_direction(alpha: np.ndarray) -> str | None:
     """alpha (T, H, W) in [0, 1] -> left, right, up or down (image y grows downward), or None."""
     matte = _normalised_matte(alpha)

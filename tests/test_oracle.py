@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from data_recipes.oracle import SyntheticOracle, accuracy, read_colour, read_direction, read_shape, truth_of
+from data_recipes.oracle import (
+    SyntheticOracle,
+    accuracy,
+    matte_travel,
+    read_colour,
+    read_direction,
+    read_shape,
+    truth_of,
+)
 from data_recipes.synthetic import FG_COLOURS, SyntheticConfig, synthetic_sample
 from layerflow_model import LayeredClip
 
@@ -28,6 +36,7 @@ def test_a_hand_drawn_square_moving_right():
     assert read_shape(alpha) == "square"
     assert read_direction(alpha) == "right"
     assert read_direction(alpha[::-1]) == "left"
+    assert matte_travel(alpha) == pytest.approx(9.0)  # 3 pixels a frame, 3 frame steps
 
 
 def test_empty_or_still_layers_read_as_none_and_count_as_wrong():
@@ -36,6 +45,7 @@ def test_empty_or_still_layers_read_as_none_and_count_as_wrong():
     still = empty.copy()
     still[:, 4:8, 4:8] = 1.0
     assert read_direction(still) is None
+    assert matte_travel(still) == 0.0 and np.isnan(matte_travel(empty))
     truth = {"colour": "red", "shape": "ring", "direction": "up", "pattern": "dots"}
     reading = {"colour": "red", "shape": None, "direction": "up", "pattern": "checks"}
     assert accuracy([reading, truth], [truth, truth]) == {"colour": 1.0, "shape": 0.5, "direction": 1.0, "pattern": 0.5}

@@ -77,10 +77,11 @@ def test_generation_is_scored_at_each_step_count_and_guidance_scale(tiny_model, 
     assert done.returncode == 0, done.stderr[-2000:]
     header, *rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert header["clips"] == 2 and header["ground_truth_accuracy"]["shape"] == 1.0  # the oracle reads the truth back
+    assert header["ground_truth_travel_px"] > 0  # the synthetic objects move
     assert [(row["steps"], row["guidance"]) for row in rows] == [(1, 1.0), (1, 4.0), (3, 1.0), (3, 4.0)]
     for row in rows:
         assert 0 <= row["composite_mae"] <= 1 and 0 <= row["oracle_accuracy"] <= 1 and row["seconds_per_clip"] > 0
-        assert row["alpha_area_ratio"] >= 0
+        assert row["alpha_area_ratio"] >= 0 and row["travel_px"] >= 0
         assert set(row["attributes"]) == {"colour", "shape", "direction", "pattern"}
     assert "| 3 | 4 |" in done.stdout
     assert sorted(path.parent.name for path in tmp_path.glob("*/*.png")) == [
