@@ -85,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorer = Scorer(samples)
     truth = scorer.attribute_accuracy([s.clip for s in samples])
     print(json.dumps({"model": label, "clips": len(samples), "first_seed": args.first_seed,
-                      "ground_truth_accuracy": truth, "ground_truth_travel_px": mean_travel([s.clip for s in samples])}),
-          flush=True)
+                      "ground_truth_accuracy": truth,
+                      "ground_truth_travel_px": mean_travel([s.clip for s in samples])}), flush=True)
 
     rows = []
     for steps in args.steps:
@@ -96,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             seconds = (time.perf_counter() - start) / len(samples)
             attributes = scorer.attribute_accuracy(clips)  # the oracle reads each clip once
             row = {"steps": steps, "guidance": guidance, **scorer.layer_scores(clips),
-                   "travel_px": mean_travel(clips), "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
-                   "seconds_per_clip": seconds}
+                   "travel_px": mean_travel(clips), "oracle_accuracy": float(np.mean(list(attributes.values()))),
+                   "attributes": attributes, "seconds_per_clip": seconds}
             print(json.dumps(json_safe(row)), flush=True)
             rows.append(row)
             if args.previews is not None:

@@ -19,8 +19,9 @@ alpha area ratio (1 when the object shows at its size and opacity, 0 when faint)
 the clips; and the oracle's attribute accuracy (:mod:`data_recipes.oracle`: colour, shape,
 direction, pattern read back from the layers, each a share in [0, 1]) of each draw (``sampler``:
 draw i's foreground over draw i's background) and of the mean layers (``mean``: alpha and the
-premultiplied foreground averaged, the foreground straight again, the background averaged). A clip whose prompt is so rare that fewer than 2 matching worlds turn
-up is left out and counted in ``skipped``. Prints one JSON object:
+premultiplied foreground averaged, the foreground straight again, the background averaged). A
+clip whose prompt is so rare that fewer than 2 matching worlds turn up is left out and counted
+in ``skipped``. Prints one JSON object:
 ``{"clips", "scored", "skipped", "draws", "bg_psnr": {"sampler", "mean"}, "alpha_iou": {...},
 "alpha_area_ratio": {...}, "oracle_accuracy": {...}, "oracle": {"sampler": {attribute: share}, "mean": {...}}}``.
 
@@ -46,7 +47,7 @@ from data_recipes.synthetic import (
     render_foreground,
     sample_attributes,
 )
-from layerflow_model.clip import LayeredClip, composite
+from layerflow_model.clip import LayeredClip
 from layerflow_model.matting_metrics import alpha_area_ratio, alpha_iou
 from layerflow_model.metrics import psnr
 
@@ -84,18 +85,14 @@ def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true
     }
 
 
-def layered(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray) -> LayeredClip:
-    """A clip of straight fg (T, H, W, 3), alpha (T, H, W) and bg (T, H, W, 3), all in [0, 1], with their blend."""
-    return LayeredClip(fg=fg, alpha=alpha, bg=bg, blend=composite(fg, alpha, bg))
-
-
 def mean_clip(foregrounds: list[tuple[np.ndarray, np.ndarray]], backgrounds: list[np.ndarray]) -> LayeredClip:
     """The per-pixel mean of drawn (colour, alpha) foregrounds and of drawn backgrounds as one clip: alpha and
     the premultiplied foreground averaged, the foreground straight again where the mean alpha is above 0."""
     alpha = np.mean([a for _, a in foregrounds], axis=0)  # (T, H, W)
     premultiplied = np.mean([colour * a[..., None] for colour, a in foregrounds], axis=0)  # (T, H, W, 3)
     fg = premultiplied / np.maximum(alpha[..., None], 1e-6)
-    return layered(fg.astype(np.float32), alpha.astype(np.float32), np.mean(backgrounds, axis=0).astype(np.float32))
+    bg = np.mean(backgrounds, axis=0)  # (T, H, W, 3)
+    return LayeredClip(fg=fg.astype(np.float32), alpha=alpha.astype(np.float32), bg=bg.astype(np.float32)).with_blend()
 
 
 def main() -> None:
@@ -125,14 +122,15 @@ def main() -> None:
         per_clip.append(ceiling_scores([a for _, a in drawn_fgs], drawn_bgs, sample.clip.alpha, sample.clip.bg))
         truth = truth_of(sample.extra["attributes"])
         for (colour, alpha), bg in zip(drawn_fgs, drawn_bgs):
-            sampler_readings.append(oracle.read(layered(colour, alpha, bg)))
+            sampler_readings.append(oracle.read(LayeredClip(fg=colour, alpha=alpha, bg=bg)))
             sampler_truths.append(truth)
         mean_readings.append(oracle.read(mean_clip(drawn_fgs, drawn_bgs)))
         mean_truths.append(truth)
     summary = {metric: {kind: float(np.mean([clip[metric][kind] for clip in per_clip])) for kind in ("sampler", "mean")}
                for metric in ("bg_psnr", "alpha_iou", "alpha_area_ratio")}
     read_back = {"sampler": accuracy(sampler_readings, sampler_truths), "mean": accuracy(mean_readings, mean_truths)}
-    summary["oracle_accuracy"] = {kind: float(np.mean([shares[a] for a in ATTRIBUTES])) for kind, shares in read_back.items()}
+    summary["oracle_accuracy"] = {kind: float(np.mean([shares[a] for a in ATTRIBUTES]))
+                                  for kind, shares in read_back.items()}
     summary["oracle"] = read_back
     print(json.dumps({"clips": args.clips, "scored": len(per_clip), "skipped": args.clips - len(per_clip),
                       "draws": args.draws, "first_seed": TRAIN_SEED_LIMIT, **summary}))

@@ -124,8 +124,8 @@ class Scorer:
     def layer_scores(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean (finite values) of each of GENERATION_LAYER_METRICS over generated clips: composite_mae in [0, 1]
         and alpha_area_ratio (1 when the foreground shows at its prompted size and opacity, 0 when faint)."""
-        scores = {s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)}
-        return {m: summarize(scores)["mean"][m] for m in GENERATION_LAYER_METRICS}
+        means = summarize({s.key: score_clip(c, s.clip) for s, c in zip(self.samples, clips, strict=True)})["mean"]
+        return {m: means[m] for m in GENERATION_LAYER_METRICS}
 
     def generation(self, clips: Sequence[LayeredClip]) -> dict[str, float]:
         """Mean composite_mae of generated clips, and the oracle's accuracy in [0, 1] (mean over attributes)."""

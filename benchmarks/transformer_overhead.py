@@ -79,7 +79,8 @@ def main() -> None:
 
     torch.manual_seed(0)
     layered = LayerFlowTransformer(**kwargs).to(args.device, dtype)
-    plain = CogVideoXTransformer3DModel(**{k: v for k, v in kwargs.items() if k != "pooled_prompts"}).to(args.device, dtype)
+    stock_kwargs = {k: v for k, v in kwargs.items() if k != "pooled_prompts"}  # ours alone has that argument
+    plain = CogVideoXTransformer3DModel(**stock_kwargs).to(args.device, dtype)
     plain.load_state_dict({k: v for k, v in layered.state_dict().items()
                            if not k.startswith(("layer_embedding", "time_embedding.cond_proj"))})
     for model in (layered, plain):
