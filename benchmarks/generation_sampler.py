@@ -1,19 +1,21 @@
 """Generation's sampler: what each number of sampling steps and each guidance scale buys.
 
 Generates layered clips from the prompts of ``--count`` synthetic evaluation clips (seeds from
-``--first-seed``, never trained on; the default 1,010,000 keeps the choice apart from the
-clips the evaluation reports) at every ``--steps`` x ``--guidance`` setting, with the same noise
-for every setting, and scores each as the quality benchmark does: composite MAE (how far the
-generated blend is from the generated foreground over the generated background, in [0, 1]), the
-alpha area ratio (the area where the generated matte reaches half the true peak opacity, over the
-true area: 1 when the foreground shows at the prompted size and opacity, 0 when it is faint), the
-matte's travel (pixels its centre moves from the first frame to the last; the truth's is printed
-first) and the oracle's attribute accuracy (colour, shape, direction and pattern read back from the
-layers, each a share in [0, 1], and their mean). The model is a checkpoint of a
-``quality_vs_steps.py`` run (``--run``, ``--step``, ``--average``) or a saved pipeline
-(``--model``; default: the shipped model). Prints the ground truth's accuracy (the oracle's
-ceiling on these clips), one JSON line per setting, then a Markdown table; ``--previews DIR`` also
-draws each setting's first clips beside their truth (``DIR/steps<S>-guidance<G>/<clip>.png``).
+``--first-seed``, never trained on; the default 1,010,000 keeps the choice apart from the clips
+the evaluation reports; a first seed below 1,000,000 takes training clips instead, the ones a
+run's shards hold, to see whether a model fits what it trained on) at every ``--steps`` x
+``--guidance`` setting, with the same noise for every setting, and scores each as the quality
+benchmark does: composite MAE (how far the generated blend is from the generated foreground over
+the generated background, in [0, 1]), the alpha area ratio (the area where the generated matte
+reaches half the true peak opacity, over the true area: 1 when the foreground shows at the
+prompted size and opacity, 0 when it is faint), the matte's travel (pixels its centre moves from
+the first frame to the last; the truth's is printed first) and the oracle's attribute accuracy
+(colour, shape, direction and pattern read back from the layers, each a share in [0, 1], and
+their mean). The model is a checkpoint of a ``quality_vs_steps.py`` run (``--run``, ``--step``,
+``--average``) or a saved pipeline (``--model``; default: the shipped model). Prints the ground
+truth's accuracy (the oracle's ceiling on these clips), one JSON line per setting, then a
+Markdown table; ``--previews DIR`` also draws each setting's first clips beside their truth
+(``DIR/steps<S>-guidance<G>/<clip>.png``).
 
     python benchmarks/generation_sampler.py --run runs/gen-flow --count 64 --steps 1 5 10 20 50 --guidance 1 3 6
 """
@@ -31,7 +33,7 @@ import torch
 
 from data_recipes.oracle import matte_travel
 from data_recipes.sample import LayeredSample
-from data_recipes.synthetic import held_out_samples
+from data_recipes.synthetic import seed_split, synthetic_samples
 from layerflow_model import LayeredClip
 from layerflow_model.metrics import json_safe
 from layerflow_model.pipeline import LayerFlowPipeline
@@ -66,8 +68,9 @@ def mean_travel(clips: Sequence[LayeredClip]) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(parser)
-    parser.add_argument("--count", type=int, default=64, help="evaluation clips")
-    parser.add_argument("--first-seed", type=int, default=VALIDATION_SEED, help="first evaluation seed (>= 1,000,000)")
+    parser.add_argument("--count", type=int, default=64, help="clips generated and scored")
+    parser.add_argument("--first-seed", type=int, default=VALIDATION_SEED,
+                        help="first seed: evaluation clips from 1,000,000, training clips below")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 5, 10, 20, 50], help="sampling steps to try")
     parser.add_argument("--guidance", type=float, nargs="+", default=[1.0, 3.0, 6.0], help="guidance scales to try")
     parser.add_argument("--batch-size", type=int, default=16, help="clips sampled at once")
@@ -80,11 +83,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     pipe, label = pipeline_from_options(parser, args)
-    samples = held_out_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
-                               first_seed=args.first_seed)
+    try:
+        split = seed_split(args.first_seed)
+        samples = synthetic_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
+                                    args.first_seed, split)
+    except ValueError as error:
+        parser.error(f"--first-seed, --count: {error}")
     scorer = Scorer(samples)
     truth = scorer.attribute_accuracy([s.clip for s in samples])
-    print(json.dumps({"model": label, "clips": len(samples), "first_seed": args.first_seed,
+    print(json.dumps({"model": label, "clips": len(samples), "first_seed": args.first_seed, "split": split,
                       "ground_truth_accuracy": truth,
                       "ground_truth_travel_px": mean_travel([s.clip for s in samples])}), flush=True)
 

@@ -14,16 +14,18 @@ the prompt), then scores
 - ``mean``: the per-pixel mean of the draws against the truth: the best a model that returns
   one average answer (a one-step regressor) can expect.
 
-Metrics as the evaluation computes them: background PSNR (dB), alpha IoU (alpha > 0.5) and
-alpha area ratio (1 when the object shows at its size and opacity, 0 when faint), averaged over
-the clips; and the oracle's attribute accuracy (:mod:`data_recipes.oracle`: colour, shape,
-direction, pattern read back from the layers, each a share in [0, 1]) of each draw (``sampler``:
-draw i's foreground over draw i's background) and of the mean layers (``mean``: alpha and the
-premultiplied foreground averaged, the foreground straight again, the background averaged). A
-clip whose prompt is so rare that fewer than 2 matching worlds turn up is left out and counted
-in ``skipped``. Prints one JSON object:
+Metrics as the evaluation computes them: background PSNR (dB), alpha IoU (alpha > 0.5) and alpha
+area ratio (1 when the object shows at its size and opacity, 0 when faint), averaged over the
+clips; the matte's travel (pixels its centre moves from the first frame to the last, beside the
+truth's: how far a layer made from the prompt moves the object); and the oracle's attribute
+accuracy (:mod:`data_recipes.oracle`: colour, shape, direction, pattern read back from the
+layers, each a share in [0, 1]) of each draw (``sampler``: draw i's foreground over draw i's
+background) and of the mean layers (``mean``: alpha and the premultiplied foreground averaged,
+the foreground straight again, the background averaged). A clip whose prompt is so rare that
+fewer than 2 matching worlds turn up is left out and counted in ``skipped``. Prints one JSON object:
 ``{"clips", "scored", "skipped", "draws", "bg_psnr": {"sampler", "mean"}, "alpha_iou": {...},
-"alpha_area_ratio": {...}, "oracle_accuracy": {...}, "oracle": {"sampler": {attribute: share}, "mean": {...}}}``.
+"alpha_area_ratio": {...}, "travel_px": {"truth", "sampler", "mean"}, "oracle_accuracy": {...},
+"oracle": {"sampler": {attribute: share}, "mean": {...}}}``.
 
     python benchmarks/prompt_ceiling.py --clips 16 --draws 16
 """
@@ -37,7 +39,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from data_recipes.oracle import ATTRIBUTES, SyntheticOracle, accuracy, truth_of
+from data_recipes.oracle import ATTRIBUTES, SyntheticOracle, accuracy, matte_travel, truth_of
 from data_recipes.synthetic import (
     TRAIN_SEED_LIMIT,
     describe_background,
@@ -74,7 +76,8 @@ def same_prompt_draws(fg_prompts: set[str], bg_prompts: set[str], draws: int, ma
 
 def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true_alpha: np.ndarray,
                    true_bg: np.ndarray) -> dict[str, dict[str, float]]:
-    """Sampler and mean scores of drawn alphas (T, H, W) and backgrounds (T, H, W, 3), all in [0, 1]."""
+    """Sampler and mean scores of drawn alphas (T, H, W) and backgrounds (T, H, W, 3), all in [0, 1]
+    (travel in pixels, the truth's beside them)."""
     return {
         "bg_psnr": {"sampler": float(np.mean([psnr(bg, true_bg) for bg in backgrounds])),
                     "mean": psnr(np.mean(backgrounds, axis=0), true_bg)},
@@ -82,6 +85,8 @@ def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true
                       "mean": alpha_iou(np.mean(alphas, axis=0), true_alpha)},
         "alpha_area_ratio": {"sampler": float(np.mean([alpha_area_ratio(a, true_alpha) for a in alphas])),
                              "mean": alpha_area_ratio(np.mean(alphas, axis=0), true_alpha)},
+        "travel_px": {"truth": matte_travel(true_alpha), "sampler": float(np.mean([matte_travel(a) for a in alphas])),
+                      "mean": matte_travel(np.mean(alphas, axis=0))},
     }
 
 
@@ -126,8 +131,10 @@ def main() -> None:
             sampler_truths.append(truth)
         mean_readings.append(oracle.read(mean_clip(drawn_fgs, drawn_bgs)))
         mean_truths.append(truth)
-    summary = {metric: {kind: float(np.mean([clip[metric][kind] for clip in per_clip])) for kind in ("sampler", "mean")}
-               for metric in ("bg_psnr", "alpha_iou", "alpha_area_ratio")}
+    if not per_clip:
+        parser.error(f"no clip had 2 same-prompt draws in {args.max_worlds} worlds: raise --max-worlds")
+    summary = {metric: {kind: float(np.mean([clip[metric][kind] for clip in per_clip])) for kind in kinds}
+               for metric, kinds in per_clip[0].items()}
     read_back = {"sampler": accuracy(sampler_readings, sampler_truths), "mean": accuracy(mean_readings, mean_truths)}
     summary["oracle_accuracy"] = {kind: float(np.mean([shares[a] for a in ATTRIBUTES]))
                                   for kind, shares in read_back.items()}

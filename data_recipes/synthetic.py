@@ -388,11 +388,18 @@ def synthetic_sample(seed: int, config: SyntheticConfig) -> LayeredSample:
     )
 
 
+def synthetic_samples(count: int, frames: int, height: int, width: int, first_seed: int,
+                      split: Literal["train", "eval"]) -> list[LayeredSample]:
+    """``count`` clips of seeds ``first_seed ..``, frames x height x width; ValueError unless all lie in ``split``."""
+    check_seed_range(first_seed, count, split)  # the plain message, before the config's validation wraps it
+    config = SyntheticConfig(split=split, seed=first_seed, count=count, frames=frames, height=height, width=width)
+    return [synthetic_sample(seed, config) for seed in range(first_seed, first_seed + count)]
+
+
 def held_out_samples(count: int, frames: int, height: int, width: int,
                      first_seed: int = TRAIN_SEED_LIMIT) -> list[LayeredSample]:
     """``count`` clips of evaluation seeds ``first_seed ..`` (never trained on), frames x height x width."""
-    config = SyntheticConfig(split="eval", seed=first_seed, count=count, frames=frames, height=height, width=width)
-    return [synthetic_sample(seed, config) for seed in range(first_seed, first_seed + count)]
+    return synthetic_samples(count, frames, height, width, first_seed, split="eval")
 
 
 class SyntheticRecipe:

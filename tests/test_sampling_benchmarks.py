@@ -88,6 +88,19 @@ def test_generation_is_scored_at_each_step_count_and_guidance_scale(tiny_model, 
         "steps1-guidance1", "steps1-guidance4", "steps3-guidance1", "steps3-guidance4"]  # one clip beside its truth each
 
 
+def test_generation_sampler_scores_training_clips_below_the_held_out_seeds(tiny_model):
+    command = [sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--model", str(tiny_model), "--count", "1",
+               "--first-seed", "0", "--steps", "1", "--guidance", "1", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["split"] == "train" and header["first_seed"] == 0 and row["steps"] == 1
+    crossing = subprocess.run([sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--model", str(tiny_model),
+                               "--count", "2", "--first-seed", "999999"], capture_output=True, text=True, timeout=60)
+    assert crossing.returncode == 2
+    assert "--first-seed, --count: seeds 999999..1000000 are not all train" in crossing.stderr
+
+
 def test_generation_sampler_names_what_step_picks(tiny_model):
     done = subprocess.run([sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--model", str(tiny_model),
                            "--step", "4"], capture_output=True, text=True, timeout=60)
