@@ -217,7 +217,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # Three blocks: at 400 steps two to six blocks score alike, and three train about 2.2x
     # faster per step than six (README "Model design"). No guidance for any task: at one step
     # of a regressor, guidance moved generation away from its prompts and its layers apart.
-    # Pooled prompts: generation learnt its prompts' colour within 1,000 steps with them, not without.
+    # Pooled prompts: generation learnt its prompts' colour within 1,000 steps in 3 seeds of 3 with them, 1 without.
     "small": ModelConfig(
         name="small",
         transformer=TransformerConfig(num_layers=3, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
