@@ -49,7 +49,7 @@ from data_recipes.synthetic import (
     render_foreground,
     sample_attributes,
 )
-from layerflow_model.clip import LayeredClip
+from layerflow_model.clip import LayeredClip, premultiply, unpremultiply
 from layerflow_model.matting_metrics import alpha_area_ratio, alpha_iou
 from layerflow_model.metrics import psnr
 
@@ -92,12 +92,12 @@ def ceiling_scores(alphas: list[np.ndarray], backgrounds: list[np.ndarray], true
 
 def mean_clip(foregrounds: list[tuple[np.ndarray, np.ndarray]], backgrounds: list[np.ndarray]) -> LayeredClip:
     """The per-pixel mean of drawn (colour, alpha) foregrounds and of drawn backgrounds as one clip: alpha and
-    the premultiplied foreground averaged, the foreground straight again where the mean alpha is above 0."""
+    the premultiplied foreground averaged, the foreground straight again (:func:`unpremultiply`)."""
     alpha = np.mean([a for _, a in foregrounds], axis=0)  # (T, H, W)
-    premultiplied = np.mean([colour * a[..., None] for colour, a in foregrounds], axis=0)  # (T, H, W, 3)
-    fg = premultiplied / np.maximum(alpha[..., None], 1e-6)
+    premultiplied = np.mean([premultiply(colour, a) for colour, a in foregrounds], axis=0)  # (T, H, W, 3)
     bg = np.mean(backgrounds, axis=0)  # (T, H, W, 3)
-    return LayeredClip(fg=fg.astype(np.float32), alpha=alpha.astype(np.float32), bg=bg.astype(np.float32)).with_blend()
+    return LayeredClip(fg=unpremultiply(premultiplied, alpha), alpha=alpha.astype(np.float32),
+                       bg=bg.astype(np.float32)).with_blend()
 
 
 def main() -> None:
