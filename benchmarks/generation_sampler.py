@@ -48,14 +48,16 @@ VALIDATION_SEED = 1_010_000
 
 @torch.no_grad()
 def generate(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], steps: int, guidance: float,
-             batch_size: int, seed: int) -> list[LayeredClip]:
-    """Layered clips (values in [0, 1]) generated from each sample's prompts alone, ``batch_size`` at a time,
-    the noise of every batch drawn from one generator seeded ``seed``."""
+             batch_size: int, seed: int, task: str = "generate") -> list[LayeredClip]:
+    """Layered clips (values in [0, 1]) made from each sample's prompts alone (``task`` generate) or from its
+    prompts and the layers ``task`` is given of its clip (a fill), ``batch_size`` at a time, the noise of
+    every batch drawn from one generator seeded ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     clips: list[LayeredClip] = []
     for start in range(0, len(samples), batch_size):
         batch = samples[start:start + batch_size]
-        clips += pipe([s.prompts for s in batch], task="generate", num_inference_steps=steps,
+        given = None if task == "generate" else [s.clip for s in batch]
+        clips += pipe([s.prompts for s in batch], given=given, task=task, num_inference_steps=steps,
                       guidance_scale=guidance, generator=generator).clips
     return clips
 
