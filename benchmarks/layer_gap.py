@@ -45,6 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import (
     BgAttributes,
     FgAttributes,
@@ -124,23 +125,72 @@ def summary(per_clip: Sequence[dict]) -> dict[str, dict]:
     return layers
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_options(parser)
-    parser.add_argument("--task", default="generate", choices=list(TASK_LAYERS),
-                        help="generate: every layer from the prompts; a fill: the layers it makes, the rest given")
+def gaps_against_draws(samples: Sequence[LayeredSample], made: Sequence[dict[str, np.ndarray]],
+                       layers: Sequence[str], draws: int, max_worlds: int, blind_worlds: int,
+                       seed: int) -> list[dict]:
+    """:func:`clip_gaps` of each sample's ``made`` layers (one :func:`layers_of` dict per sample), beside the
+    reference answers, drawing ``2 x draws`` same-prompt worlds per clip (at most ``max_worlds`` in all) and
+    a prompt-blind mean of ``blind_worlds``; a clip whose prompts turn up too rarely is skipped with its
+    reason on stderr."""
+    shape = samples[0].clip.alpha.shape  # (T, H, W)
+    foregrounds, backgrounds = same_prompt_draws({s.prompts.fg for s in samples}, {s.prompts.bg for s in samples},
+                                                 2 * draws, max_worlds, shape, np.random.default_rng(seed))
+    blind_rng = np.random.default_rng([seed, 1])
+    prompt_blind = mean_layers([world_layers(*sample_attributes(blind_rng, *shape), shape)
+                                for _ in range(blind_worlds)])
+    per_clip = []
+    for sample, model in zip(samples, made, strict=True):
+        fgs, bgs = foregrounds[sample.prompts.fg], backgrounds[sample.prompts.bg]
+        if min(len(fgs), len(bgs)) < 2 * draws:
+            print(f"skipped {sample.key}: {len(fgs)} foreground and {len(bgs)} background draws match its prompts, "
+                  f"{2 * draws} needed", file=sys.stderr)
+            continue
+        worlds = [world_layers(fg, bg, shape) for fg, bg in zip(fgs, bgs)]
+        mean = mean_layers(worlds[:draws])
+        answers = {"mean_of_draws": [mean], "still_mean": [still(mean)], "prompt_blind": [prompt_blind],
+                   "one_draw": worlds[:draws], "model": [model]}
+        per_clip.append(clip_gaps(answers, worlds[draws:], layers_of(sample.clip), draws, layers))
+    return per_clip
+
+
+def table(layers: dict[str, dict]) -> str:
+    """:func:`summary`'s layers as a Markdown table, a row per layer."""
+    return markdown(["layer", "floor", "mean of draws: held-out draws", "truth", "still mean: held-out draws", "truth",
+                     "prompt-blind: held-out draws", "truth", "one draw: held-out draws", "truth",
+                     "model: held-out draws", "truth", "model over the floor", "learnt"],
+                    [[layer, f"{v['floor']:.4f}",
+                      *(f"{v[name][against]:.4f}" for name in ANSWERS for against in ("held_out", "truth")),
+                      f"{v['model']['held_out'] - v['floor']:+.4f}", f"{v['learnt']:.2f}"]
+                     for layer, v in layers.items()])
+
+
+def add_draw_options(parser: argparse.ArgumentParser) -> None:
+    """The held-out clips and same-prompt draws options shared with the benchmarks that reuse this one."""
     parser.add_argument("--count", type=int, default=16, help="held-out clips")
     parser.add_argument("--first-seed", type=int, default=VALIDATION_SEED, help="first held-out seed (1,000,000 ..)")
     parser.add_argument("--draws", type=int, default=16, help="same-prompt draws averaged; as many more held out")
     parser.add_argument("--max-worlds", type=int, default=4_000_000, help="most worlds drawn in all")
     parser.add_argument("--blind-worlds", type=int, default=1024, help="worlds of any prompt in the prompt-blind mean")
+
+
+def check_draw_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """:func:`add_draw_options` in ``args`` checked; a bad value exits through ``parser.error``."""
+    if min(args.count, args.draws, args.blind_worlds) < 1:
+        parser.error("--count, --draws and --blind-worlds must be at least 1")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_options(parser)
+    parser.add_argument("--task", default="generate", choices=list(TASK_LAYERS),
+                        help="generate: every layer from the prompts; a fill: the layers it makes, the rest given")
+    add_draw_options(parser)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's for the task)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's for the task)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws and of the model's noise")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
     args = parser.parse_args(argv)
-    if min(args.draws, args.blind_worlds) < 1:
-        parser.error("--draws and --blind-worlds must be at least 1")
+    check_draw_options(parser, args)
     torch.set_num_threads(args.threads)
 
     pipe, label = pipeline_from_options(parser, args)
@@ -153,25 +203,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps = pipe.default_steps(given_names) if args.steps is None else args.steps
     guidance = pipe.default_guidance(given_names) if args.guidance is None else args.guidance
     generated = generate(pipe, samples, steps, guidance, batch_size=16, seed=args.seed, task=args.task)
-    foregrounds, backgrounds = same_prompt_draws({s.prompts.fg for s in samples}, {s.prompts.bg for s in samples},
-                                                 2 * args.draws, args.max_worlds, shape,
-                                                 np.random.default_rng(args.seed))
-    blind_rng = np.random.default_rng([args.seed, 1])
-    prompt_blind = mean_layers([world_layers(*sample_attributes(blind_rng, *shape), shape)
-                                for _ in range(args.blind_worlds)])
-    per_clip = []
-    for sample, clip in zip(samples, generated, strict=True):
-        fgs, bgs = foregrounds[sample.prompts.fg], backgrounds[sample.prompts.bg]
-        if min(len(fgs), len(bgs)) < 2 * args.draws:
-            print(f"skipped {sample.key}: {len(fgs)} foreground and {len(bgs)} background draws match its prompts, "
-                  f"{2 * args.draws} needed", file=sys.stderr)
-            continue
-        worlds = [world_layers(fg, bg, shape) for fg, bg in zip(fgs, bgs)]
-        mean = mean_layers(worlds[:args.draws])
-        answers = {"mean_of_draws": [mean], "still_mean": [still(mean)], "prompt_blind": [prompt_blind],
-                   "one_draw": worlds[:args.draws], "model": [layers_of(clip)]}
-        per_clip.append(clip_gaps(answers, worlds[args.draws:], layers_of(sample.clip), args.draws,
-                                  TASK_LAYERS[args.task]))
+    per_clip = gaps_against_draws(samples, [layers_of(clip) for clip in generated], TASK_LAYERS[args.task],
+                                  args.draws, args.max_worlds, args.blind_worlds, args.seed)
     if not per_clip:
         parser.error(f"no clip's prompts were drawn {2 * args.draws} times in {args.max_worlds} worlds: "
                      "raise --max-worlds or lower --draws")
@@ -180,14 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 "clips": args.count, "scored": len(per_clip), "skipped": args.count - len(per_clip),
                                 "first_seed": args.first_seed, "draws": args.draws, "held_out_draws": args.draws,
                                 "layers": layers})))
-    print(markdown(["layer", "floor", "mean of draws: held-out draws", "truth", "still mean: held-out draws", "truth",
-                    "prompt-blind: held-out draws", "truth", "one draw: held-out draws", "truth",
-                    "model: held-out draws", "truth", "model over the floor", "learnt"],
-                   [[layer, f"{v['floor']:.4f}",
-                     *(f"{v[name][against]:.4f}" for name in ANSWERS
-                       for against in ("held_out", "truth")),
-                     f"{v['model']['held_out'] - v['floor']:+.4f}", f"{v['learnt']:.2f}"]
-                    for layer, v in layers.items()]))
+    print(table(layers))
 
 
 if __name__ == "__main__":
