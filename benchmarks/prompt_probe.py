@@ -12,8 +12,10 @@ of those clips, refitted on them all. Its predictions (clipped to [0, 1]) on the
 are then scored exactly as ``layer_gap.py`` scores a model's generated layers (error against
 held-out same-prompt draws, beside the floor, the prompt-blind mean and the learnt share), and
 as a generated clip is (``generation_sampler.py``: composite MAE, alpha area ratio, the matte's
-travel in pixels, the oracle's attribute accuracy). Prints the strength sweep and one JSON
-object, then a Markdown table.
+travel in pixels, the oracle's attribute accuracy). ``--ranks`` scores the same with the
+coefficients truncated to each rank (their largest singular values): a readout through r
+numbers (prompts -> r -> layers) made from the probe. Prints the strength sweep and one JSON
+object, then a Markdown table; with ``--ranks`` a JSON line per rank and their table.
 
     python benchmarks/prompt_probe.py --train-clips 5000 --count 16 --draws 16
 """
@@ -36,6 +38,7 @@ from layerflow_model.metrics import json_safe
 from layerflow_model.pipeline import LayerFlowPipeline
 from layerflow_model.text_encoders import encode_layer_prompts
 
+from curve_plot import markdown  # beside this script
 from generation_sampler import mean_travel
 from layer_gap import LAYERS, add_draw_options, check_draw_options, gaps_against_draws, layers_of, summary, table
 from quality_vs_steps import Scorer
@@ -83,6 +86,29 @@ def fit_probe(features: np.ndarray, targets: np.ndarray, alphas: Sequence[float]
     return Ridge(alpha=best).fit(features, targets), errors
 
 
+def low_rank_predictions(probe: Ridge, features: np.ndarray, ranks: Sequence[int]) -> dict[int, np.ndarray]:
+    """The probe's predictions for ``features`` (N, F) with its coefficients (P, F) truncated to each of
+    ``ranks`` largest singular values, a readout through r numbers (F -> r -> P): {rank: (N, P)}."""
+    u, s, vt = np.linalg.svd(probe.coef_, full_matrices=False)
+    return {rank: features @ (vt[:rank].T * s[:rank]) @ u[:, :rank].T + probe.intercept_ for rank in ranks}
+
+
+def scores_of(samples: Sequence[LayeredSample], predicted: np.ndarray, args: argparse.Namespace) -> dict | None:
+    """Predicted flat layers (N, P), clipped to [0, 1], scored as a generation (composite MAE, alpha area
+    ratio, travel, oracle) and against same-prompt draws (``layers``); None when no clip could be scored."""
+    made = [unflatten(row, layers_of(sample.clip)) for row, sample in zip(np.clip(predicted, 0, 1), samples)]
+    clips = [LayeredClip(fg=unpremultiply(m["fg"], m["alpha"]), alpha=m["alpha"], bg=m["bg"], blend=m["blend"])
+             for m in made]
+    scorer = Scorer(samples)
+    attributes = scorer.attribute_accuracy(clips)
+    per_clip = gaps_against_draws(samples, made, LAYERS, args.draws, args.max_worlds, args.blind_worlds, args.seed)
+    if not per_clip:
+        return None
+    return {**scorer.layer_scores(clips), "travel_px": mean_travel(clips),
+            "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
+            "scored": len(per_clip), "layers": summary(per_clip)}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_options(parser)
@@ -91,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="ridge strengths to try (on standardised features)")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="share of the training clips that picks the strength")
+    parser.add_argument("--ranks", type=int, nargs="*", default=[],
+                        help="also score the coefficients truncated to each rank (a low-rank readout)")
     add_draw_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU)")
@@ -112,24 +140,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
     probe, errors = fit_probe((features - mean) / scale, flat_layers(train), args.alphas, args.holdout)
     print(json.dumps({"alpha_sweep": errors, "alpha": probe.alpha}), flush=True)
-    predicted = np.clip(probe.predict((pooled_prompts(pipe, samples) - mean) / scale), 0, 1)
-    made = [unflatten(row, layers_of(sample.clip)) for row, sample in zip(predicted, samples)]
-    clips = [LayeredClip(fg=unpremultiply(m["fg"], m["alpha"]), alpha=m["alpha"], bg=m["bg"], blend=m["blend"])
-             for m in made]
-    scorer = Scorer(samples)
-    attributes = scorer.attribute_accuracy(clips)
-    scores = {**scorer.layer_scores(clips), "travel_px": mean_travel(clips),
-              "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes}
-    per_clip = gaps_against_draws(samples, made, LAYERS, args.draws, args.max_worlds, args.blind_worlds, args.seed)
-    if not per_clip:
+    held_out_features = (pooled_prompts(pipe, samples) - mean) / scale
+    scores = scores_of(samples, probe.predict(held_out_features), args)
+    if scores is None:
         parser.error(f"no clip's prompts were drawn {2 * args.draws} times in {args.max_worlds} worlds: "
                      "raise --max-worlds or lower --draws")
-    layers = summary(per_clip)
     print(json.dumps(json_safe({"encoder": label, "train_clips": args.train_clips, "alpha": probe.alpha,
-                                "clips": args.count, "scored": len(per_clip), "skipped": args.count - len(per_clip),
-                                "first_seed": args.first_seed, "draws": args.draws, **scores, "layers": layers,
-                                "seconds": time.perf_counter() - start})))
+                                "clips": args.count, "skipped": args.count - scores["scored"],
+                                "first_seed": args.first_seed, "draws": args.draws, **scores,
+                                "seconds": time.perf_counter() - start})), flush=True)
+    layers = scores["layers"]
     print(table(layers))
+    rows = []
+    for rank, predicted in low_rank_predictions(probe, held_out_features, args.ranks).items():
+        ranked = scores_of(samples, predicted, args)
+        print(json.dumps(json_safe({"rank": rank, **ranked})), flush=True)
+        rows.append([str(rank), *(f"{ranked['layers'][layer]['learnt']:.2f}" for layer in LAYERS),
+                     f"{ranked['travel_px']:.1f}", f"{ranked['oracle_accuracy']:.2f}"])
+    if rows:
+        print(markdown(["rank", *(f"{layer} learnt" for layer in LAYERS), "travel (px)", "oracle accuracy"], rows))
 
 
 if __name__ == "__main__":
