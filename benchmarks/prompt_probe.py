@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_draw_options(parser, args)
     if not 0 < args.holdout < 1 or args.train_clips * args.holdout < 1:
         parser.error("--holdout must be in (0, 1) and leave at least one of --train-clips held out")
+    if any(rank < 1 for rank in args.ranks):
+        parser.error("--ranks must be at least 1")
     torch.set_num_threads(args.threads)
 
     start = time.perf_counter()

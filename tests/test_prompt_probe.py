@@ -23,7 +23,8 @@ def test_the_probe_is_fitted_on_training_clips_and_scored_on_held_out_ones(tmp_p
     assert (result["train_clips"], result["clips"], result["scored"]) == (20, 1, 1)
     assert set(result["layers"]) == {"alpha", "fg", "bg", "blend"}
     assert all(math.isfinite(v["learnt"]) and v["floor"] > 0 for v in result["layers"].values())
-    assert 0 <= result["oracle_accuracy"] <= 1 and set(result["attributes"]) == {"colour", "shape", "direction", "pattern"}
+    assert 0 <= result["oracle_accuracy"] <= 1
+    assert set(result["attributes"]) == {"colour", "shape", "direction", "pattern"}
     assert result["composite_mae"] >= 0 and result["travel_px"] >= 0
     # The same scores for the coefficients cut to rank 1: what a readout through one number keeps.
     assert rank_one["rank"] == 1 and set(rank_one["layers"]) == set(result["layers"])
@@ -34,3 +35,8 @@ def test_a_holdout_that_leaves_nothing_to_pick_the_strength_is_refused():
     done = subprocess.run([sys.executable, str(BENCHMARK), "--train-clips", "5", "--holdout", "0.1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--holdout" in done.stderr
+
+
+def test_a_rank_below_one_is_refused():
+    done = subprocess.run([sys.executable, str(BENCHMARK), "--ranks", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--ranks must be at least 1" in done.stderr
