@@ -41,6 +41,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -125,29 +126,52 @@ def summary(per_clip: Sequence[dict]) -> dict[str, dict]:
     return layers
 
 
-def gaps_against_draws(samples: Sequence[LayeredSample], made: Sequence[dict[str, np.ndarray]],
-                       layers: Sequence[str], draws: int, max_worlds: int, blind_worlds: int,
-                       seed: int) -> list[dict]:
-    """:func:`clip_gaps` of each sample's ``made`` layers (one :func:`layers_of` dict per sample), beside the
-    reference answers, drawing ``2 x draws`` same-prompt worlds per clip (at most ``max_worlds`` in all) and
-    a prompt-blind mean of ``blind_worlds``; a clip whose prompts turn up too rarely is skipped with its
-    reason on stderr."""
+@dataclass(frozen=True)
+class References:
+    """What every model on the same clips is scored against: per clip its ``2 x draws`` same-prompt worlds'
+    :func:`layers_of` (None for a clip whose prompts turned up too rarely) and the prompt-blind mean."""
+
+    worlds: list[list[dict[str, np.ndarray]] | None]
+    prompt_blind: dict[str, np.ndarray]
+    draws: int
+
+
+def same_prompt_references(samples: Sequence[LayeredSample], draws: int, max_worlds: int, blind_worlds: int,
+                           seed: int) -> References:
+    """Draw ``2 x draws`` same-prompt worlds per clip (at most ``max_worlds`` in all) and a prompt-blind mean
+    of ``blind_worlds``, once for any number of models; a clip whose prompts turn up too rarely is named on
+    stderr, and ``ValueError`` says what to raise when none is left."""
     shape = samples[0].clip.alpha.shape  # (T, H, W)
     foregrounds, backgrounds = same_prompt_draws({s.prompts.fg for s in samples}, {s.prompts.bg for s in samples},
                                                  2 * draws, max_worlds, shape, np.random.default_rng(seed))
-    blind_rng = np.random.default_rng([seed, 1])
-    prompt_blind = mean_layers([world_layers(*sample_attributes(blind_rng, *shape), shape)
-                                for _ in range(blind_worlds)])
-    per_clip = []
-    for sample, model in zip(samples, made, strict=True):
+    worlds = []
+    for sample in samples:
         fgs, bgs = foregrounds[sample.prompts.fg], backgrounds[sample.prompts.bg]
         if min(len(fgs), len(bgs)) < 2 * draws:
             print(f"skipped {sample.key}: {len(fgs)} foreground and {len(bgs)} background draws match its prompts, "
                   f"{2 * draws} needed", file=sys.stderr)
+            worlds.append(None)
+        else:
+            worlds.append([world_layers(fg, bg, shape) for fg, bg in zip(fgs, bgs)])
+    if all(clip is None for clip in worlds):
+        raise ValueError(f"no clip's prompts were drawn {2 * draws} times in {max_worlds} worlds: "
+                         "raise --max-worlds or lower --draws")
+    blind_rng = np.random.default_rng([seed, 1])
+    prompt_blind = mean_layers([world_layers(*sample_attributes(blind_rng, *shape), shape)
+                                for _ in range(blind_worlds)])
+    return References(worlds, prompt_blind, draws)
+
+
+def gaps_against_draws(samples: Sequence[LayeredSample], made: Sequence[dict[str, np.ndarray]],
+                       layers: Sequence[str], references: References) -> list[dict]:
+    """:func:`clip_gaps` of each sample's ``made`` layers (one :func:`layers_of` dict per sample) beside the
+    reference answers, for the clips ``references`` has worlds for."""
+    draws, per_clip = references.draws, []
+    for sample, model, worlds in zip(samples, made, references.worlds, strict=True):
+        if worlds is None:
             continue
-        worlds = [world_layers(fg, bg, shape) for fg, bg in zip(fgs, bgs)]
         mean = mean_layers(worlds[:draws])
-        answers = {"mean_of_draws": [mean], "still_mean": [still(mean)], "prompt_blind": [prompt_blind],
+        answers = {"mean_of_draws": [mean], "still_mean": [still(mean)], "prompt_blind": [references.prompt_blind],
                    "one_draw": worlds[:draws], "model": [model]}
         per_clip.append(clip_gaps(answers, worlds[draws:], layers_of(sample.clip), draws, layers))
     return per_clip
@@ -203,11 +227,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     steps = pipe.default_steps(given_names) if args.steps is None else args.steps
     guidance = pipe.default_guidance(given_names) if args.guidance is None else args.guidance
     generated = generate(pipe, samples, steps, guidance, batch_size=16, seed=args.seed, task=args.task)
+    try:
+        references = same_prompt_references(samples, args.draws, args.max_worlds, args.blind_worlds, args.seed)
+    except ValueError as error:
+        parser.error(str(error))
     per_clip = gaps_against_draws(samples, [layers_of(clip) for clip in generated], TASK_LAYERS[args.task],
-                                  args.draws, args.max_worlds, args.blind_worlds, args.seed)
-    if not per_clip:
-        parser.error(f"no clip's prompts were drawn {2 * args.draws} times in {args.max_worlds} worlds: "
-                     "raise --max-worlds or lower --draws")
+                                  references)
     layers = summary(per_clip)
     print(json.dumps(json_safe({"model": label, "task": args.task, "steps": steps, "guidance": guidance,
                                 "clips": args.count, "scored": len(per_clip), "skipped": args.count - len(per_clip),

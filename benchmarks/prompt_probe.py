@@ -40,7 +40,17 @@ from layerflow_model.text_encoders import encode_layer_prompts
 
 from curve_plot import markdown  # beside this script
 from generation_sampler import mean_travel
-from layer_gap import LAYERS, add_draw_options, check_draw_options, gaps_against_draws, layers_of, summary, table
+from layer_gap import (
+    LAYERS,
+    References,
+    add_draw_options,
+    check_draw_options,
+    gaps_against_draws,
+    layers_of,
+    same_prompt_references,
+    summary,
+    table,
+)
 from quality_vs_steps import Scorer
 from sampling_scores import add_model_options, pipeline_from_options
 
@@ -93,17 +103,15 @@ def low_rank_predictions(probe: Ridge, features: np.ndarray, ranks: Sequence[int
     return {rank: features @ (vt[:rank].T * s[:rank]) @ u[:, :rank].T + probe.intercept_ for rank in ranks}
 
 
-def scores_of(samples: Sequence[LayeredSample], predicted: np.ndarray, args: argparse.Namespace) -> dict | None:
+def scores_of(samples: Sequence[LayeredSample], predicted: np.ndarray, scorer: Scorer,
+              references: References) -> dict:
     """Predicted flat layers (N, P), clipped to [0, 1], scored as a generation (composite MAE, alpha area
-    ratio, travel, oracle) and against same-prompt draws (``layers``); None when no clip could be scored."""
+    ratio, travel, oracle; ``scorer`` of ``samples``) and against ``references`` (``layers``)."""
     made = [unflatten(row, layers_of(sample.clip)) for row, sample in zip(np.clip(predicted, 0, 1), samples)]
     clips = [LayeredClip(fg=unpremultiply(m["fg"], m["alpha"]), alpha=m["alpha"], bg=m["bg"], blend=m["blend"])
              for m in made]
-    scorer = Scorer(samples)
     attributes = scorer.attribute_accuracy(clips)
-    per_clip = gaps_against_draws(samples, made, LAYERS, args.draws, args.max_worlds, args.blind_worlds, args.seed)
-    if not per_clip:
-        return None
+    per_clip = gaps_against_draws(samples, made, LAYERS, references)
     return {**scorer.layer_scores(clips), "travel_px": mean_travel(clips),
             "oracle_accuracy": float(np.mean(list(attributes.values()))), "attributes": attributes,
             "scored": len(per_clip), "layers": summary(per_clip)}
@@ -142,11 +150,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
     probe, errors = fit_probe((features - mean) / scale, flat_layers(train), args.alphas, args.holdout)
     print(json.dumps({"alpha_sweep": errors, "alpha": probe.alpha}), flush=True)
+    try:
+        references = same_prompt_references(samples, args.draws, args.max_worlds, args.blind_worlds, args.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    scorer = Scorer(samples)
     held_out_features = (pooled_prompts(pipe, samples) - mean) / scale
-    scores = scores_of(samples, probe.predict(held_out_features), args)
-    if scores is None:
-        parser.error(f"no clip's prompts were drawn {2 * args.draws} times in {args.max_worlds} worlds: "
-                     "raise --max-worlds or lower --draws")
+    scores = scores_of(samples, probe.predict(held_out_features), scorer, references)
     print(json.dumps(json_safe({"encoder": label, "train_clips": args.train_clips, "alpha": probe.alpha,
                                 "clips": args.count, "skipped": args.count - scores["scored"],
                                 "first_seed": args.first_seed, "draws": args.draws, **scores,
@@ -155,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(layers))
     rows = []
     for rank, predicted in low_rank_predictions(probe, held_out_features, args.ranks).items():
-        ranked = scores_of(samples, predicted, args)
+        ranked = scores_of(samples, predicted, scorer, references)
         print(json.dumps(json_safe({"rank": rank, **ranked})), flush=True)
         rows.append([str(rank), *(f"{ranked['layers'][layer]['learnt']:.2f}" for layer in LAYERS),
                      f"{ranked['travel_px']:.1f}", f"{ranked['oracle_accuracy']:.2f}"])
