@@ -73,16 +73,17 @@ def main() -> None:
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     channels, spatial, frames_per_layer = latent_layout(config)
     latent_size = (config.clip.height // spatial, config.clip.width // spatial)
-    kwargs = transformer_kwargs(config, channels, latent_size, text_dim(config))
+    kwargs = transformer_kwargs(config, channels, latent_size, text_dim(config), frames_per_layer)
     frames = 4 * frames_per_layer
     tokens = config.text_encoder.tokens_per_prompt
 
     torch.manual_seed(0)
     layered = LayerFlowTransformer(**kwargs).to(args.device, dtype)
-    stock_kwargs = {k: v for k, v in kwargs.items() if k != "pooled_prompts"}  # ours alone has that argument
+    ours_alone = ("pooled_prompts", "prompt_readout_rank", "readout_frames")  # arguments the stock model lacks
+    stock_kwargs = {k: v for k, v in kwargs.items() if k not in ours_alone}
     plain = CogVideoXTransformer3DModel(**stock_kwargs).to(args.device, dtype)
     plain.load_state_dict({k: v for k, v in layered.state_dict().items()
-                           if not k.startswith(("layer_embedding", "time_embedding.cond_proj"))})
+                           if not k.startswith(("layer_embedding", "time_embedding.cond_proj", "prompt_readout"))})
     for model in (layered, plain):
         model.train()
         if args.gradient_checkpointing:

@@ -43,6 +43,12 @@ class TransformerConfig(StrictModel):
         "modulation carries the prompts' gist (as SD3's pooled text); False: prompts reach the video through "
         "attention only (the paper)",
     )
+    prompt_readout_rank: int = Field(
+        default=0, ge=0,
+        description="> 0: add to the predicted clean layers a readout of the prompts' mean tokens through this many "
+        "numbers to every latent position (a prompt prior, on the layers the prompts alone decide: none when "
+        "decomposing, not the blend when filling); 0: none (the paper)",
+    )
 
     @property
     def inner_dim(self) -> int:
@@ -188,6 +194,11 @@ class ModelConfig(StrictModel):
                 "transformer.given_in_channels: a stock CogVideoX checkpoint's patch embedding takes the latent "
                 "channels only; turn it off with pretrained_path"
             )
+        if self.transformer.prompt_readout_rank and self.objective.prediction != "sample":
+            raise ValueError(
+                "transformer.prompt_readout_rank: the readout adds a prior to the predicted clean layers; it needs "
+                f"objective.prediction 'sample', not {self.objective.prediction!r}"
+            )
         if self.codec.kind == "pixel_unshuffle":
             factor = self.codec.factor * self.transformer.patch_size
             for field in ("height", "width"):
@@ -218,10 +229,12 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # faster per step than six (README "Model design"). No guidance for any task: at one step
     # of a regressor, guidance moved generation away from its prompts and its layers apart.
     # Pooled prompts: generation learnt its prompts' colour within 1,000 steps in 3 seeds of 3 with them, 1 without.
+    # A rank-16 prompt readout: generation alone moved its matte the prompted way on 30 of 32 validation clips
+    # with it, 11 without (1,000 steps); the `default` profile's generation oracle 0.59 against 0.30.
     "small": ModelConfig(
         name="small",
         transformer=TransformerConfig(num_layers=3, num_attention_heads=4, attention_head_dim=64, time_embed_dim=256,
-                                      given_in_channels=True, pooled_prompts=True),
+                                      given_in_channels=True, pooled_prompts=True, prompt_readout_rank=16),
         codec=CodecConfig(kind="pixel_unshuffle", factor=4),
         text_encoder=TextEncoderConfig(kind="minilm", tokens_per_prompt=16),
         clip=ClipConfig(num_frames=8, height=32, width=32),

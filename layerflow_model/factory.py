@@ -31,14 +31,18 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
     tokenizer, text_encoder = build_text_encoder(config.text_encoder, config.pretrained_path, seed=seed)
     codec = _build_codec(config)
     latent_size = (config.clip.height // codec.spatial_compression, config.clip.width // codec.spatial_compression)
-    kwargs = transformer_kwargs(config, codec.latent_channels, latent_size, text_embed_dim(text_encoder))
+    kwargs = transformer_kwargs(config, codec.latent_channels, latent_size, text_embed_dim(text_encoder),
+                                codec.latent_frames(config.clip.num_frames))
     if config.pretrained_path is not None:
-        # Stock checkpoints lack the layer embedding (and the pooled prompts' projection): built zero-init, the rest loaded.
+        # Stock checkpoints lack the layer embedding (and the pooled prompts' projection, the prompt readout): built
+        # zero-init, the rest loaded.
         transformer = LayerFlowTransformer.from_pretrained(
             config.pretrained_path,
             subfolder="transformer",
             max_text_seq_length=kwargs["max_text_seq_length"],
             pooled_prompts=kwargs["pooled_prompts"],
+            prompt_readout_rank=kwargs["prompt_readout_rank"],
+            readout_frames=kwargs["readout_frames"],
             low_cpu_mem_usage=False,
             use_safetensors=True,
         )

@@ -79,13 +79,15 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
 def select_trainable(transformer, config: StageConfig) -> dict[str, torch.nn.Parameter]:
     """Mark and return the stage's trainable parameters by name; freeze the rest.
 
-    base: everything, or blocks 0, n, 2n, ... plus the layer embedding
-    (``trainable_every_n_blocks``); motion / content: that LoRA's weights only.
+    base: everything, or blocks 0, n, 2n, ... plus the weights a stock checkpoint lacks (layer
+    embedding, pooled prompts' projection, prompt readout; ``trainable_every_n_blocks``);
+    motion / content: that LoRA's weights only.
     """
     if config.stage == "base":
         n = config.trainable_every_n_blocks
         blocks = tuple(f"transformer_blocks.{i}." for i in range(0, transformer.config.num_layers, n or 1))
-        wanted = (lambda name: True) if n is None else (lambda name: name.startswith(blocks + ("layer_embedding.",)))
+        new_weights = ("layer_embedding.", "time_embedding.cond_proj.", "prompt_readout.")
+        wanted = (lambda name: True) if n is None else (lambda name: name.startswith(blocks + new_weights))
     else:
         adapter = MOTION if config.stage == "motion" else CONTENT
         wanted = lambda name: "lora_" in name and f".{adapter}." in name  # noqa: E731
@@ -236,6 +238,9 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     # 1. Model, inputs, optimizer
     pipe = stage_pipeline(config, model_config).to(accelerator.device)
     cache, _ = load_or_build_cache(pipe, config.data, model_config, config.resolved_cache_dir)
+    if config.stage == "base" and config.init_from is None and pipe.transformer.prompt_readout is not None:
+        # The readout's data-dependent start, from the prompts' mean tokens (N, 3, D); a resume then loads trained ones.
+        pipe.transformer.prompt_readout.standardise_with(cache.prompt_embeds.mean(dim=2))
     pools = sample_pools(cache, config)
     trainable = select_trainable(pipe.transformer, config)
     if config.gradient_checkpointing:

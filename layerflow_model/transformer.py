@@ -6,7 +6,9 @@ full 3D joint attention over all of it. The only new parameter is a layer embedd
 to each prompt's tokens; it is zero-initialised, so a stock CogVideoX checkpoint loads
 unchanged and, given one clip and one prompt, computes exactly the stock model's output.
 With ``pooled_prompts`` each prompt's mean token also enters the timestep embedding through
-its ``cond_proj`` (diffusers' ``timestep_cond``), zero-initialised as well.
+its ``cond_proj`` (diffusers' ``timestep_cond``), zero-initialised as well. With
+``prompt_readout_rank`` a low-rank readout of those mean tokens adds the prompts' prior to the
+predicted clean layers at every position (:mod:`.prompt_readout`), also starting at zero.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import inspect
 import torch
 from diffusers import CogVideoXTransformer3DModel, ModelMixin  # noqa: F401  (see below)
 from diffusers.models.embeddings import CogVideoXPatchEmbed
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from torch import nn
 from torch.nn import functional as F
 
 from .conditioning import LAYER_ORDER
 from .config import NUM_PROMPT_LAYERS, ModelConfig
+from .prompt_readout import PromptReadout, where_prompts_decide
 
 # diffusers' pipeline loader looks a custom component's base class (``ModelMixin``) up in the
 # component's own module, so it must be importable from here.
@@ -101,14 +105,21 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
             :func:`input_channels`), where every token then sees them at its own time and place.
     With ``pooled_prompts`` (an argument beside the stock ones, saved in the config), each
     prompt's mean token, (B, 3 x D) with absent prompts as zeros, is projected and added to the
-    timestep embedding, which modulates every block.
+    timestep embedding, which modulates every block. With ``prompt_readout_rank`` r > 0 (and
+    ``readout_frames``, the latent frames per sub-clip its prior is laid out for) a
+    :class:`PromptReadout` of those mean tokens is added to the output on the sub-clips the
+    prompts alone decide (:func:`where_prompts_decide`: all in generation, none in
+    decomposition, the made layers but not the blend in a fill); the output then stands for the
+    clean layers (prediction "sample").
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """
 
     @functools.wraps(CogVideoXTransformer3DModel.__init__)  # the stock arguments, so configs load
-    def __init__(self, *args, pooled_prompts: bool = False, **kwargs):
+    def __init__(self, *args, pooled_prompts: bool = False, prompt_readout_rank: int = 0, readout_frames: int = 0,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.register_to_config(pooled_prompts=pooled_prompts)
+        self.register_to_config(pooled_prompts=pooled_prompts, prompt_readout_rank=prompt_readout_rank,
+                                readout_frames=readout_frames)
         config = self.config
         if config.use_rotary_positional_embeddings:
             raise ValueError("LayerFlowTransformer supports the sincos (2B) layout only")
@@ -139,6 +150,12 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
             inner_dim = config.num_attention_heads * config.attention_head_dim
             self.time_embedding.cond_proj = nn.Linear(NUM_PROMPT_LAYERS * config.text_embed_dim, inner_dim, bias=False)
             nn.init.zeros_(self.time_embedding.cond_proj.weight)
+        self.prompt_readout = None
+        if prompt_readout_rank > 0:
+            if readout_frames < 1:
+                raise ValueError("prompt_readout_rank needs readout_frames, the latent frames per sub-clip (>= 1)")
+            self.prompt_readout = PromptReadout(config.text_embed_dim, prompt_readout_rank, readout_frames,
+                                                config.out_channels, config.sample_height, config.sample_width)
 
     @property
     def takes_given_channels(self) -> bool:
@@ -163,30 +180,38 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         layer_ids = torch.arange(num_prompts, device=encoder_hidden_states.device)
         layer_emb = self.layer_embedding(layer_ids).to(encoder_hidden_states.dtype)  # (P, D)
         text = encoder_hidden_states + layer_emb[None, :, None, :]  # (B, P, L, D)
+        pooled = F.pad(encoder_hidden_states.mean(dim=2), (0, 0, 0, NUM_PROMPT_LAYERS - num_prompts))  # (B, 3, D)
         if self.config.pooled_prompts:
-            pooled = encoder_hidden_states.mean(dim=2)  # (B, P, D)
-            kwargs["timestep_cond"] = F.pad(pooled, (0, 0, 0, NUM_PROMPT_LAYERS - num_prompts)).flatten(1)  # (B, 3D)
-        return super().forward(
+            kwargs["timestep_cond"] = pooled.flatten(1)  # (B, 3D)
+        output = super().forward(
             hidden_states=hidden_states,  # (B, F, C, h, w)
             encoder_hidden_states=text.flatten(1, 2),  # (B, P*L, D)
             timestep=timestep,
-            return_dict=return_dict,
+            return_dict=False,
             **kwargs,
-        )
+        )[0]  # (B, F, C, h, w)
+        if self.prompt_readout is not None:
+            prior = self.prompt_readout(pooled, output.shape[1], *output.shape[-2:])  # (B, F, C, h, w)
+            output = output + where_prompts_decide(prior, given_frames)
+        return Transformer2DModelOutput(sample=output) if return_dict else (output,)
 
 
-# diffusers reads a model's config arguments from its __init__ signature: the stock ones plus pooled_prompts.
+# diffusers reads a model's config arguments from its __init__ signature: the stock ones plus ours.
 _stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
 LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(parameters=[
     *_stock_signature.parameters.values(),
     inspect.Parameter("pooled_prompts", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
+    inspect.Parameter("prompt_readout_rank", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
+    inspect.Parameter("readout_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
 ])
 
 
-def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int) -> dict:
-    """diffusers ``CogVideoXTransformer3DModel`` arguments for ``config``.
+def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int,
+                       latent_frames: int) -> dict:
+    """diffusers ``CogVideoXTransformer3DModel`` arguments for ``config`` (and ours).
 
-    latent_size: (h, w) of one latent frame; text_dim: width of the prompt encoder's tokens.
+    latent_size: (h, w) of one latent frame; text_dim: width of the prompt encoder's tokens;
+    latent_frames: latent frames of one sub-clip of ``config.clip``.
     """
     t = config.transformer
     return dict(
@@ -205,4 +230,6 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
         temporal_interpolation_scale=t.temporal_interpolation_scale,
         use_rotary_positional_embeddings=False,
         pooled_prompts=t.pooled_prompts,
+        prompt_readout_rank=t.prompt_readout_rank,
+        readout_frames=latent_frames if t.prompt_readout_rank else 0,
     )

@@ -53,3 +53,9 @@ def test_full_size_config_needs_a_local_folder():
 def test_a_stock_checkpoint_cannot_take_the_given_layers_as_channels(tmp_path):
     with pytest.raises(ValidationError, match="transformer.given_in_channels"):
         with_overrides(get_config("cogvideox-2b"), {"transformer.given_in_channels": True, "pretrained_path": str(tmp_path)})
+
+
+def test_a_prompt_readout_needs_a_clean_layer_prediction():
+    with_overrides(get_config("small"), {"transformer.prompt_readout_rank": 16})  # small predicts the clean layers
+    with pytest.raises(ValidationError, match="transformer.prompt_readout_rank.*'velocity'"):
+        with_overrides(get_config("tiny"), {"transformer.prompt_readout_rank": 16})

@@ -15,6 +15,7 @@ from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
 from layerflow_model import LayerFlowPipeline, Task, lora
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
+from layerflow_model.config import with_overrides
 from layerflow_model.latent_cache import load_or_build_cache
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
 from layerflow_model.training import (
@@ -66,12 +67,34 @@ def test_base_trains_the_model_from_scratch_and_saves_a_pipeline(stages):
     assert sorted(p.name for p in base.samples_dir.iterdir()) == ["sample-0.gif", "sample-0.webm", "sample-1.gif", "sample-1.webm"]
 
 
-def test_base_can_train_every_nth_block_and_the_layer_embedding(data):
+def test_base_can_train_every_nth_block_and_the_weights_a_stock_checkpoint_lacks(data):
     config = StageConfig(stage="base", data=[data["moving"]], out_dir=Path("."), trainable_every_n_blocks=2, **TINY)
-    transformer = stage_pipeline(config, load_model_config("tiny")).transformer  # 2 blocks
+    model = with_overrides(load_model_config("tiny"), {
+        "transformer.pooled_prompts": True, "transformer.prompt_readout_rank": 2, "objective.prediction": "sample"})
+    transformer = stage_pipeline(config, model).transformer  # 2 blocks
     select_trainable(transformer, config)
     trainable = {".".join(name.split(".")[:2]) for name, p in transformer.named_parameters() if p.requires_grad}
-    assert trainable == {"transformer_blocks.0", "layer_embedding.weight"}
+    assert trainable == {"transformer_blocks.0", "layer_embedding.weight", "time_embedding.cond_proj",
+                         "prompt_readout.prompt_scale", "prompt_readout.prompt_shift", "prompt_readout.down",
+                         "prompt_readout.up"}
+
+
+def test_a_prompt_readout_is_standardised_on_the_training_prompts_and_trained(data, tmp_path):
+    model = with_overrides(load_model_config("tiny"), {"transformer.prompt_readout_rank": 2,
+                                                       "objective.prediction": "sample"})
+    model_file = tmp_path / "model.json"
+    model_file.write_text(model.model_dump_json())
+    config = StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "base",
+                         **{**TINY, "model": str(model_file)})
+    base = train_stage(config)
+    weights = transformer_weights(base.model_dir)
+    cache, _ = load_or_build_cache(LayerFlowPipeline.from_pretrained(base.model_dir), config.data, model,
+                                   config.resolved_cache_dir)
+    pooled = cache.prompt_embeds.mean(dim=2)  # (N, 3, D): each training prompt's mean token
+    standardised = pooled * weights["prompt_readout.prompt_scale"] + weights["prompt_readout.prompt_shift"]
+    assert standardised.mean(dim=0).abs().max() < 0.05  # set from them, then trained 4 steps
+    assert (standardised.std(dim=0) - 1).abs().max() < 0.05
+    assert weights["prompt_readout.up.weight"].abs().sum() > 0  # starts at zero: it trained
 
 
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):

@@ -107,3 +107,38 @@ def test_pooled_prompts_enter_the_timestep_embedding_and_are_saved_with_the_mode
         assert torch.equal(loaded(video, text, t).sample, before)
     plain.save_pretrained(tmp_path / "plain")  # a model saved without them (e.g. the shipped one) loads without them
     assert not LayerFlowTransformer.from_pretrained(tmp_path / "plain", use_safetensors=True).config.pooled_prompts
+
+
+def test_a_prompt_readout_adds_the_prompts_prior_to_the_layers_they_alone_decide(tmp_path):
+    torch.manual_seed(0)
+    plain = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}).eval()
+    torch.manual_seed(0)
+    readout = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}, prompt_readout_rank=4,
+                                   readout_frames=2).eval()  # a prior laid out for 2 frames per sub-clip
+    video, text, t = inputs(frames=8, prompts=3)  # frames 0-1 fg, 2-3 alpha, 4-5 bg, 6-7 blend
+    generate = torch.zeros(2, 8, dtype=torch.bool)
+    decompose, fill = generate.clone(), generate.clone()
+    decompose[1, 6:] = True  # the second sample's blend is given
+    fill[1, :4] = True  # the second sample's foreground and alpha are given: it fills the background
+    with torch.no_grad():
+        assert torch.equal(readout(video, text, t).sample, plain(video, text, t).sample)  # zero-init: no change yet
+        readout.prompt_readout.up.weight.normal_()
+        prior = readout(video, text, t, given_frames=decompose).sample - plain(video, text, t).sample
+        assert prior[0].abs().min() > 0 and torch.count_nonzero(prior[1]) == 0  # decomposition reads the blend
+        prior = readout(video, text, t, given_frames=fill).sample - plain(video, text, t).sample
+        assert prior[1, 4:6].abs().min() > 0  # the background it makes from the prompts; not the blend, not given layers
+        assert torch.count_nonzero(prior[1, :4]) == 0 and torch.count_nonzero(prior[1, 6:]) == 0
+        moved = readout(video, text + torch.randn(2, 3, 1, 24), t, given_frames=generate).sample
+        assert not torch.allclose(moved, readout(video, text, t, given_frames=generate).sample)
+        longer, _, _ = inputs(frames=12, prompts=3)  # 3 frames per sub-clip: the prior is resized to them
+        assert readout(longer, text, t).sample.shape == longer.shape
+        readout.prompt_readout.standardise_with(torch.randn(10, 3, 24) + 5.0)  # training prompts' mean and spread
+        before = readout(video, text, t).sample
+
+    readout.save_pretrained(tmp_path / "transformer")
+    loaded = LayerFlowTransformer.from_pretrained(tmp_path / "transformer", use_safetensors=True).eval()
+    assert (loaded.config.prompt_readout_rank, loaded.config.readout_frames) == (4, 2)
+    with torch.no_grad():
+        assert torch.equal(loaded(video, text, t).sample, before)
+    with pytest.raises(ValueError, match="readout_frames"):
+        LayerFlowTransformer(**STOCK_KWARGS, prompt_readout_rank=4)
