@@ -3,7 +3,9 @@
 Both models have the same shape and see the same number of tokens: the layer-aware one gets
 four sub-clips on the frame axis and three prompts (B, 3, L, D); the plain
 ``CogVideoXTransformer3DModel`` gets the same frames and the same 3L text tokens as one
-flat prompt. One step is forward + backward of an MSE loss. The last line printed is a JSON
+flat prompt. Where the layer-aware one takes the given sub-clips as channels too (``small``), it
+gets nothing given and the plain one the same channels, built by the same function. One step is
+forward + backward of an MSE loss. The last line printed is a JSON
 object with the medians and ``ratio`` (layer-aware / plain); the overhead target is <= 5%.
 
     python benchmarks/transformer_overhead.py --config small --repeats 20
@@ -21,7 +23,7 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 
 from layerflow_model.config import NUM_PROMPT_LAYERS, get_config
-from layerflow_model.transformer import LayerFlowTransformer, transformer_kwargs
+from layerflow_model.transformer import LayerFlowTransformer, given_layer_channels, transformer_kwargs
 
 
 def latent_layout(config) -> tuple[int, int, int]:
@@ -39,7 +41,7 @@ def text_dim(config) -> int:
     return {"t5": 4096, "minilm": 384}.get(config.text_encoder.kind, config.text_encoder.hidden_size)
 
 
-def step_seconds(model, video, text, repeats: int, warmup: int) -> list[float]:
+def step_seconds(model, video, text, repeats: int, warmup: int, **model_kwargs) -> list[float]:
     """Wall-clock seconds of ``repeats`` forward+backward steps after ``warmup`` untimed ones."""
     timestep = torch.full((video.shape[0],), 500.0, device=video.device)
     times = []
@@ -47,7 +49,7 @@ def step_seconds(model, video, text, repeats: int, warmup: int) -> list[float]:
         if video.is_cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out = model(video, text, timestep=timestep).sample
+        out = model(video, text, timestep=timestep, **model_kwargs).sample
         loss = (out.float() ** 2).mean()
         loss.backward()
         model.zero_grad(set_to_none=True)
@@ -92,11 +94,18 @@ def main() -> None:
     video = torch.randn(args.batch, frames, channels, *latent_size, device=args.device, dtype=dtype)
     text = torch.randn(args.batch, NUM_PROMPT_LAYERS, tokens, kwargs["text_embed_dim"], device=args.device, dtype=dtype)
 
+    nothing_given = torch.zeros(args.batch, frames, dtype=torch.bool, device=args.device)  # (B, F): generation
+    plain_video = video
+    if layered.takes_given_channels:  # the plain model gets the channels ours builds inside
+        plain_video = torch.cat([video, given_layer_channels(video, nothing_given)], dim=2)
+
     # Interleave the two so drift in machine load hits both alike.
     layered_times, plain_times = [], []
     for _ in range(args.repeats):
-        layered_times += step_seconds(layered, video, text, repeats=1, warmup=args.warmup if not layered_times else 0)
-        plain_times += step_seconds(plain, video, text.flatten(1, 2), repeats=1, warmup=args.warmup if not plain_times else 0)
+        layered_times += step_seconds(layered, video, text, repeats=1, warmup=args.warmup if not layered_times else 0,
+                                      given_frames=nothing_given)
+        plain_times += step_seconds(plain, plain_video, text.flatten(1, 2), repeats=1,
+                                    warmup=args.warmup if not plain_times else 0)
         print(json.dumps({"layered_s": round(layered_times[-1], 4), "plain_s": round(plain_times[-1], 4)}), flush=True)
 
     result = {
