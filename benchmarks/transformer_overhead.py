@@ -23,7 +23,13 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 
 from layerflow_model.config import NUM_PROMPT_LAYERS, get_config
-from layerflow_model.transformer import LayerFlowTransformer, given_layer_channels, transformer_kwargs
+from layerflow_model.transformer import (
+    OUR_ARGUMENTS,
+    STOCK_LACKS_WEIGHTS,
+    LayerFlowTransformer,
+    given_layer_channels,
+    transformer_kwargs,
+)
 
 
 def latent_layout(config) -> tuple[int, int, int]:
@@ -81,11 +87,9 @@ def main() -> None:
 
     torch.manual_seed(0)
     layered = LayerFlowTransformer(**kwargs).to(args.device, dtype)
-    ours_alone = ("pooled_prompts", "prompt_readout_rank", "readout_frames")  # arguments the stock model lacks
-    stock_kwargs = {k: v for k, v in kwargs.items() if k not in ours_alone}
-    plain = CogVideoXTransformer3DModel(**stock_kwargs).to(args.device, dtype)
-    plain.load_state_dict({k: v for k, v in layered.state_dict().items()
-                           if not k.startswith(("layer_embedding", "time_embedding.cond_proj", "prompt_readout"))})
+    plain = CogVideoXTransformer3DModel(**{k: v for k, v in kwargs.items() if k not in OUR_ARGUMENTS})
+    plain = plain.to(args.device, dtype)
+    plain.load_state_dict({k: v for k, v in layered.state_dict().items() if not k.startswith(STOCK_LACKS_WEIGHTS)})
     for model in (layered, plain):
         model.train()
         if args.gradient_checkpointing:

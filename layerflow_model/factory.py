@@ -16,7 +16,7 @@ from .codec import CogVideoXVAECodec, PixelUnshuffleCodec
 from .config import ModelConfig
 from .pipeline import LayerFlowPipeline
 from .text_encoders import build_text_encoder, text_embed_dim
-from .transformer import LayerFlowTransformer, transformer_kwargs
+from .transformer import OUR_ARGUMENTS, LayerFlowTransformer, transformer_kwargs
 
 
 def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
@@ -40,9 +40,7 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
             config.pretrained_path,
             subfolder="transformer",
             max_text_seq_length=kwargs["max_text_seq_length"],
-            pooled_prompts=kwargs["pooled_prompts"],
-            prompt_readout_rank=kwargs["prompt_readout_rank"],
-            readout_frames=kwargs["readout_frames"],
+            **{name: kwargs[name] for name in OUR_ARGUMENTS},
             low_cpu_mem_usage=False,
             use_safetensors=True,
         )

@@ -42,6 +42,7 @@ from .motion_check import motion_check
 from .objective import masked_mse, training_terms
 from .pipeline import LayerFlowPipeline
 from .train_config import StageConfig, load_model_config, read_stage_config
+from .transformer import STOCK_LACKS_WEIGHTS
 from .weight_average import TrainableAverage
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,7 @@ def select_trainable(transformer, config: StageConfig) -> dict[str, torch.nn.Par
     if config.stage == "base":
         n = config.trainable_every_n_blocks
         blocks = tuple(f"transformer_blocks.{i}." for i in range(0, transformer.config.num_layers, n or 1))
-        new_weights = ("layer_embedding.", "time_embedding.cond_proj.", "prompt_readout.")
-        wanted = (lambda name: True) if n is None else (lambda name: name.startswith(blocks + new_weights))
+        wanted = (lambda name: True) if n is None else (lambda name: name.startswith(blocks + STOCK_LACKS_WEIGHTS))
     else:
         adapter = MOTION if config.stage == "motion" else CONTENT
         wanted = lambda name: "lora_" in name and f".{adapter}." in name  # noqa: E731

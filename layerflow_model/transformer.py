@@ -30,6 +30,9 @@ from .prompt_readout import PromptReadout, where_prompts_decide
 # diffusers' pipeline loader looks a custom component's base class (``ModelMixin``) up in the
 # component's own module, so it must be importable from here.
 
+# Weights a stock CogVideoX checkpoint lacks, by name prefix: built at zero and trained by any base stage.
+STOCK_LACKS_WEIGHTS = ("layer_embedding.", "time_embedding.cond_proj.", "prompt_readout.")
+
 
 #################################################################################
 #                              Patch embedding                                  #
@@ -197,13 +200,15 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
 
 
 # diffusers reads a model's config arguments from its __init__ signature: the stock ones plus ours.
-_stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
-LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(parameters=[
-    *_stock_signature.parameters.values(),
+_our_parameters = [
     inspect.Parameter("pooled_prompts", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
     inspect.Parameter("prompt_readout_rank", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
     inspect.Parameter("readout_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
-])
+]
+OUR_ARGUMENTS = tuple(parameter.name for parameter in _our_parameters)  # config arguments the stock model lacks
+_stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
+LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(
+    parameters=[*_stock_signature.parameters.values(), *_our_parameters])
 
 
 def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int,
