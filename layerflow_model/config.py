@@ -47,7 +47,7 @@ class TransformerConfig(StrictModel):
         default=0, ge=0,
         description="> 0: add to the predicted clean layers a readout of the prompts' mean tokens through this many "
         "numbers to every latent position (a prompt prior, on the layers the prompts alone decide: none when "
-        "decomposing, not the blend when filling); 0: none (the paper)",
+        "decomposing, only a made foreground and alpha when filling); 0: none (the paper)",
     )
 
     @property

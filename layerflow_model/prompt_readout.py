@@ -73,16 +73,18 @@ def where_prompts_decide(prior: torch.Tensor, given_frames: torch.Tensor | None)
     """The prior on the sub-clips the prompts alone decide, zero elsewhere.
 
     Generation (nothing given): all four. Decomposition (the blend given): none, the layers are
-    read from the blend. Filling (other layers given): the layers not given, but not the blend,
-    which composites the given layers with the made ones. prior (B, F, C, h, w); given_frames
-    (B, F) bool, four equal sub-clips on F, or None (nothing given).
+    read from the blend. Filling (other layers given): the foreground and alpha when they are
+    made, where the prompt says which way the object moves; not a made background, whose prompt
+    the network already learns as well without the prior, nor the blend, both of which must
+    agree with the given layers the network sees and the prior does not. prior (B, F, C, h, w);
+    given_frames (B, F) bool, four equal sub-clips on F, or None (nothing given).
     """
     if given_frames is None:
         return prior
     layers = len(LAYER_ORDER)
     given = given_frames.unflatten(1, (layers, -1)).any(dim=2)  # (B, 4)
+    is_foreground = torch.tensor([name in ("fg", "alpha") for name in LAYER_ORDER], device=given.device)  # (4,)
     blend = LAYER_ORDER.index("blend")
-    is_blend = torch.arange(layers, device=given.device) == blend  # (4,)
-    decided = ~given & ~given[:, blend:blend + 1] & ~(given.any(dim=1, keepdim=True) & is_blend)  # (B, 4)
+    decided = ~given & ~given[:, blend:blend + 1] & (is_foreground | ~given.any(dim=1, keepdim=True))  # (B, 4)
     frames = decided.repeat_interleave(given_frames.shape[1] // layers, dim=1)  # (B, F)
     return prior * frames.to(prior.dtype)[:, :, None, None, None]

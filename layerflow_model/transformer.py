@@ -112,7 +112,7 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
     ``readout_frames``, the latent frames per sub-clip its prior is laid out for) a
     :class:`PromptReadout` of those mean tokens is added to the output on the sub-clips the
     prompts alone decide (:func:`where_prompts_decide`: all in generation, none in
-    decomposition, the made layers but not the blend in a fill); the output then stands for the
+    decomposition, a made foreground and alpha in a fill); the output then stands for the
     clean layers (prediction "sample").
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """

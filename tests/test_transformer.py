@@ -117,17 +117,20 @@ def test_a_prompt_readout_adds_the_prompts_prior_to_the_layers_they_alone_decide
                                    readout_frames=2).eval()  # a prior laid out for 2 frames per sub-clip
     video, text, t = inputs(frames=8, prompts=3)  # frames 0-1 fg, 2-3 alpha, 4-5 bg, 6-7 blend
     generate = torch.zeros(2, 8, dtype=torch.bool)
-    decompose, fill = generate.clone(), generate.clone()
+    decompose, fill_background, fill_foreground = generate.clone(), generate.clone(), generate.clone()
     decompose[1, 6:] = True  # the second sample's blend is given
-    fill[1, :4] = True  # the second sample's foreground and alpha are given: it fills the background
+    fill_background[1, :4] = True  # the second sample's foreground and alpha are given: it fills the background
+    fill_foreground[1, 4:6] = True  # the second sample's background is given: it fills the foreground
     with torch.no_grad():
         assert torch.equal(readout(video, text, t).sample, plain(video, text, t).sample)  # zero-init: no change yet
         readout.prompt_readout.up.weight.normal_()
         prior = readout(video, text, t, given_frames=decompose).sample - plain(video, text, t).sample
         assert prior[0].abs().min() > 0 and torch.count_nonzero(prior[1]) == 0  # decomposition reads the blend
-        prior = readout(video, text, t, given_frames=fill).sample - plain(video, text, t).sample
-        assert prior[1, 4:6].abs().min() > 0  # the background it makes from the prompts; not the blend, not given layers
-        assert torch.count_nonzero(prior[1, :4]) == 0 and torch.count_nonzero(prior[1, 6:]) == 0
+        prior = readout(video, text, t, given_frames=fill_foreground).sample - plain(video, text, t).sample
+        assert prior[1, :4].abs().min() > 0  # the foreground and alpha it makes, not the given background
+        assert torch.count_nonzero(prior[1, 4:]) == 0  # nor the blend
+        prior = readout(video, text, t, given_frames=fill_background).sample - plain(video, text, t).sample
+        assert prior[0].abs().min() > 0 and torch.count_nonzero(prior[1]) == 0  # a made background: no prior
         moved = readout(video, text + torch.randn(2, 3, 1, 24), t, given_frames=generate).sample
         assert not torch.allclose(moved, readout(video, text, t, given_frames=generate).sample)
         longer, _, _ = inputs(frames=12, prompts=3)  # 3 frames per sub-clip: the prior is resized to them
