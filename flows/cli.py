@@ -56,13 +56,15 @@ def pipeline(
     profile: Annotated[str, typer.Option(help="quick (minutes, a smoke run), default (30-odd minutes on 2 fast CPU cores, about 70 on slow ones) or gpu (one CUDA GPU; add --device cuda)")] = "quick",
     out: Annotated[Path, typer.Option(help="run folder: data, stages, model/, eval/, mlflow.db")] = Path("runs/quick"),
     device: Device = "cpu",
+    seed: Annotated[Optional[int], typer.Option(
+        min=0, help="training seed (default: the profile's); data and evaluation clips stay the same")] = None,
 ) -> None:
     """The whole pipeline: layered shards -> base -> motion -> content -> evaluation (Prefect + MLflow)."""
     from .pipeline import PIPELINE_EVAL, pipeline_flow
 
     if profile not in PIPELINE_EVAL:
         raise typer.BadParameter(f"unknown profile {profile!r}; choose one of {sorted(PIPELINE_EVAL)}", param_hint="--profile")
-    model = pipeline_flow(profile=profile, out=out, device=device)
+    model = pipeline_flow(profile=profile, out=out, device=device, seed=seed)
     typer.echo(f"model: {model}\nreport: {Path(out) / 'eval' / 'report' / 'report.md'}\nMLflow store: {Path(out) / 'mlflow.db'}")
 
 

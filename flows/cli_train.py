@@ -26,6 +26,7 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="a training config (YAML or JSON): model, seed, base:, motion:, content:")] = None,
     profile: Annotated[Optional[Profile], typer.Option("--profile", help="a named config: quick (a few minutes on 2 CPU cores, builds its own data), default (about 30 minutes) or gpu (one CUDA GPU, about 7 minutes on an H200)")] = None,
     from_stage: Annotated[Stage, typer.Option("--from-stage", help="first stage to run; earlier ones are reused from --out")] = Stage.base,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="training seed (default: the config's)")] = None,
 ) -> None:
     """Train the base model, the motion LoRA and the content LoRA, tracked in MLflow.
 
@@ -38,7 +39,7 @@ def train(
     if (config is None) == (profile is None):
         raise typer.BadParameter("give exactly one of --config and --profile")
     results = train_flow(out=out, profile=profile.value if profile else None, config_file=config,
-                         from_stage=from_stage.value)
+                         from_stage=from_stage.value, seed=seed)
     for stage, artifacts in results.items():
         typer.echo(f"{stage}: {artifacts.model_dir or artifacts.adapter_dir} {artifacts.metrics or ''}".rstrip())
 

@@ -38,14 +38,19 @@ PIPELINE_EVAL = {"quick": PipelineEval(count=4), "default": PipelineEval(count=6
 
 
 @flow(name="layerflow-pipeline")
-def pipeline_flow(profile: str = "quick", out: Path = Path("runs/quick"), device: str = "cpu") -> Path:
-    """Build data, train the three stages and evaluate, for a training profile; returns the model folder."""
+def pipeline_flow(profile: str = "quick", out: Path = Path("runs/quick"), device: str = "cpu",
+                  seed: int | None = None) -> Path:
+    """Build data, train the three stages and evaluate, for a training profile; returns the model folder.
+
+    ``seed`` replaces the profile's training seed (None: the profile's); the data and the
+    evaluation clips stay the same, so runs over seeds differ only by training.
+    """
     if profile not in PIPELINE_EVAL:
         raise ValueError(f"profile: unknown {profile!r}; choose one of {sorted(PIPELINE_EVAL)}")
     out = Path(out).resolve()
     tracking, run_id = open_pipeline_run(out, profile)
     try:
-        stages = train_flow(out=out, profile=profile, parent_run_id=run_id)
+        stages = train_flow(out=out, profile=profile, parent_run_id=run_id, seed=seed)
         model = publish_model(stages["content"].model_dir, out / "model")
         settings = PIPELINE_EVAL[profile]
         evaluate_flow(

@@ -35,14 +35,16 @@ def earlier_stages(out: Path, from_stage: StageName) -> dict[str, tuple[str, Sta
 
 @flow(name="layerflow-train")
 def train_flow(out: Path, profile: str | None = None, config_file: Path | None = None,
-               from_stage: StageName = "base", parent_run_id: str | None = None) -> dict[str, StageArtifacts]:
-    """Train the stages from ``from_stage`` on; return each stage's artifacts.
+               from_stage: StageName = "base", parent_run_id: str | None = None,
+               seed: int | None = None) -> dict[str, StageArtifacts]:
+    """Train the stages from ``from_stage`` on; return each stage's artifacts. ``seed``, when
+    given, replaces the config's training seed.
 
     Stage runs nest under a new parent MLflow run, or under ``parent_run_id`` (a run of the
     tracking store of ``out``, e.g. the pipeline's) when given; that run is left open.
     """
     out = Path(out).resolve()
-    config = load_training_config(profile, config_file)
+    config = load_training_config(profile, config_file, seed)
     clip = load_model_config(config.model).clip
     results = earlier_stages(out, from_stage)
 

@@ -207,11 +207,13 @@ def read_train_config(path: Path) -> TrainConfig:
     return TrainConfig.model_validate(_read_mapping(Path(path)))
 
 
-def load_training_config(profile: str | None, config_file: Path | None) -> TrainConfig:
-    """The config of exactly one of a profile name or a config file."""
+def load_training_config(profile: str | None, config_file: Path | None, seed: int | None = None) -> TrainConfig:
+    """The config of exactly one of a profile name or a config file; ``seed`` (>= 0) replaces its
+    training seed (None: keep it), so one recipe repeats over seeds."""
     if (profile is None) == (config_file is None):
         raise ValueError(f"give exactly one of a profile ({', '.join(PROFILES)}) and a config file")
-    return get_profile(profile) if profile is not None else read_train_config(config_file)
+    config = get_profile(profile) if profile is not None else read_train_config(config_file)
+    return config if seed is None else TrainConfig.model_validate({**config.model_dump(), "seed": seed})
 
 
 def read_stage_config(path: Path) -> StageConfig:

@@ -29,7 +29,8 @@ def runs_by_name(out):
 @pytest.mark.timeout(1800)  # about 5 minutes on 2 idle cores; much longer when the machine is shared
 def test_quick_pipeline_end_to_end_then_a_rerun_skips_finished_work(prefect_server, tmp_path):
     out = tmp_path / "quick"
-    result = runner.invoke(app, ["pipeline", "--profile", "quick", "--out", str(out)])
+    command = ["pipeline", "--profile", "quick", "--out", str(out), "--seed", "3"]  # the profile with training seed 3
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
 
     # One parent run; base, motion, content and eval nested under it, all finished.
@@ -39,6 +40,7 @@ def test_quick_pipeline_end_to_end_then_a_rerun_skips_finished_work(prefect_serv
     assert set(children) == {"base", "motion", "content", "eval"}
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert "motion_check.ratio" in children["content"].data.metrics
+    assert {children[stage].data.params["seed"] for stage in ("base", "motion", "content")} == {"3"}
 
     # The published model serves a task; the report is written.
     pipe = LayerFlowPipeline.from_pretrained(out / "model")
@@ -50,7 +52,7 @@ def test_quick_pipeline_end_to_end_then_a_rerun_skips_finished_work(prefect_serv
 
     # A rerun trains nothing again: no new stage runs, only a new pipeline and eval run.
     start = time.monotonic()
-    result = runner.invoke(app, ["pipeline", "--profile", "quick", "--out", str(out)])
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     stages = [r.data.tags.get("layerflow.stage") for r in runs_by_name(out)]
     assert sorted(stages) == sorted(["pipeline"] * 2 + ["eval"] * 2 + ["base", "motion", "content"])

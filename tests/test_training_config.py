@@ -68,3 +68,11 @@ def test_exactly_one_of_profile_and_config_file(tmp_path):
         load_training_config("quick", write_config(tmp_path))
     with pytest.raises(ValueError, match="exactly one of a profile"):
         load_training_config(None, None)
+
+
+def test_a_seed_repeats_a_recipe_with_other_training_randomness():
+    repeat = load_training_config("default", None, seed=1)  # layerflow pipeline --profile default --seed 1
+    assert repeat.seed == 1 and repeat.model_dump() == get_profile("default").model_dump() | {"seed": 1}
+    assert load_training_config("default", None) == get_profile("default")  # no seed: the profile's own
+    with pytest.raises(ValidationError, match="seed"):
+        load_training_config("quick", None, seed=-1)
