@@ -50,6 +50,12 @@ TASK_GIVEN_LAYERS: dict[Task, tuple[str, ...]] = {
 }
 
 
+def given_sub_clips(given_frames: torch.Tensor) -> torch.Tensor:
+    """Which sub-clips are given: given_frames (B, F) bool, four equal sub-clips on F -> (B, 4)
+    bool in ``LAYER_ORDER``."""
+    return given_frames.unflatten(1, (len(LAYER_ORDER), -1)).any(dim=2)
+
+
 def task_kind(given: Sequence[str]) -> TaskKind:
     """What the model faces with these layers given: the blend (``decompose``), other layers
     (``fill``) or none (``generate``); model and sampler settings are set per kind."""

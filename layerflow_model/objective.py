@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from .conditioning import LAYER_ORDER, task_kind
+from .conditioning import LAYER_ORDER, given_sub_clips, task_kind
 from .config import CLEAN_LAYER_PREDICTIONS, ObjectiveConfig, TaskKind
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
@@ -52,8 +52,8 @@ def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, devi
 
 def sample_kinds(given_frames: torch.Tensor) -> list[TaskKind]:
     """Each sample's kind of task from its given frames: (B, F) bool, four equal sub-clips on F."""
-    given_layers = given_frames.reshape(given_frames.shape[0], len(LAYER_ORDER), -1).any(dim=-1)  # (B, 4)
-    return [task_kind([name for name, given in zip(LAYER_ORDER, row) if given]) for row in given_layers.tolist()]
+    given_layers = given_sub_clips(given_frames).tolist()  # (B, 4)
+    return [task_kind([name for name, given in zip(LAYER_ORDER, row) if given]) for row in given_layers]
 
 
 def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .conditioning import LAYER_ORDER
+from .conditioning import LAYER_ORDER, given_sub_clips
 from .config import NUM_PROMPT_LAYERS
 
 
@@ -82,7 +82,7 @@ def where_prompts_decide(prior: torch.Tensor, given_frames: torch.Tensor | None)
     if given_frames is None:
         return prior
     layers = len(LAYER_ORDER)
-    given = given_frames.unflatten(1, (layers, -1)).any(dim=2)  # (B, 4)
+    given = given_sub_clips(given_frames)  # (B, 4)
     is_foreground = torch.tensor([name in ("fg", "alpha") for name in LAYER_ORDER], device=given.device)  # (4,)
     blend = LAYER_ORDER.index("blend")
     decided = ~given & ~given[:, blend:blend + 1] & (is_foreground | ~given.any(dim=1, keepdim=True))  # (B, 4)
