@@ -66,10 +66,10 @@ class CoarseVideoRecipe:
         return Matter(self.config.matting_model)
 
     def plan(self) -> list[str]:
-        return [str(p) for p in find_inputs(self.config.src, images=False, videos=True)]
+        return [p.name for p in find_inputs(self.config.src, images=False, videos=True)]
 
     def make(self, item: str) -> Iterator[LayeredSample]:
-        config, path = self.config, Path(item)
+        config, path = self.config, Path(self.config.src) / item
         needed = (config.frames - 1) * config.frame_step + 1
         video = read_clip(path, min_frames=needed, max_pixels=config.max_pixels)
         frames = video.rgb[:needed:config.frame_step]  # (T, H, W, 3)

@@ -140,7 +140,8 @@ def paste(fg: np.ndarray, alpha: np.ndarray, bg: np.ndarray, trajectory: Traject
 
 
 class CopyPasteRecipe:
-    """Items are JSON ``{"fg": path, "bg": path, "n": k}``, ``per_foreground`` per foreground."""
+    """Items are JSON ``{"fg": name, "bg": name, "n": k}`` (names under ``src`` and ``backgrounds``),
+    ``per_foreground`` per foreground."""
 
     name: ClassVar[str] = "copy-paste"
 
@@ -153,14 +154,14 @@ class CopyPasteRecipe:
 
     def plan(self) -> list[str]:
         config = self.config
-        backgrounds = find_inputs(config.backgrounds, images=False, videos=True)
+        backgrounds = [p.name for p in find_inputs(config.backgrounds, images=False, videos=True)]
         if not backgrounds:
             raise ValueError(f"backgrounds folder {config.backgrounds} holds no videos or frame folders")
         items = []
-        for fg in find_inputs(config.src, images=True, videos=True):
+        for fg in (p.name for p in find_inputs(config.src, images=True, videos=True)):
             for n in range(config.per_foreground):
                 bg = backgrounds[item_rng(config.seed, f"{fg}|{n}").integers(len(backgrounds))]
-                items.append(json.dumps({"fg": str(fg), "bg": str(bg), "n": n}, sort_keys=True))
+                items.append(json.dumps({"fg": fg, "bg": bg, "n": n}, sort_keys=True))
         return items
 
     def read_foreground(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +180,7 @@ class CopyPasteRecipe:
 
     def make(self, item: str) -> Iterator[LayeredSample]:
         config, spec = self.config, json.loads(item)
-        fg_path, bg_path = Path(spec["fg"]), Path(spec["bg"])
+        fg_path, bg_path = Path(config.src) / spec["fg"], Path(config.backgrounds) / spec["bg"]
         background = read_clip(bg_path, min_frames=config.frames, max_pixels=config.max_pixels)
         bg = fit_frames(background.rgb[:config.frames], config.size)  # (T, H, W, 3)
         fg, alpha = self.read_foreground(fg_path)  # (F, h, w, 3), (F, h, w); F = 1 for a still
@@ -192,7 +193,7 @@ class CopyPasteRecipe:
             clip=paste(fg, alpha, bg, trajectory),
             prompts=LayerPrompts(fg=fg_text, bg=bg_text, blend=join_captions(fg_text, bg_text)),
             recipe=self.name,
-            source=f"fg={fg_path}; bg={bg_path}",
+            source=f"fg={spec['fg']}; bg={spec['bg']}",
             fps=config.fps or background.fps,
             static=False,
             licence=config.licence,

@@ -59,11 +59,12 @@ class FrozenRecipe:
     def plan(self) -> list[str]:
         if not Path(self.config.src).is_dir():
             raise ValueError(f"src {self.config.src} does not exist or is not a directory")
-        return [str(p) for p in list_shards(self.config.src)]
+        return [p.name for p in list_shards(self.config.src)]
 
     def make(self, item: str) -> Iterator[LayeredSample]:
+        path = Path(self.config.src) / item
         try:
-            for sample in read_shard(Path(item)):
+            for sample in read_shard(path):
                 yield freeze(sample, item_rng(self.config.seed, sample.key))
         except (OSError, EOFError, ValueError, KeyError) as error:  # corrupt or truncated shard
-            raise SkipInput(item, f"not a readable shard: {type(error).__name__}: {error}") from error
+            raise SkipInput(path, f"not a readable shard: {type(error).__name__}: {error}") from error

@@ -98,11 +98,11 @@ class LayeredImagesRecipe:
         src = Path(self.config.src)
         if not src.is_dir():
             raise ValueError(f"src {src} does not exist or is not a directory")
-        return [str(p) for p in sorted(src.iterdir()) if not p.name.startswith(".")
+        return [p.name for p in sorted(src.iterdir()) if not p.name.startswith(".")
                 and (is_layered_folder(p) or (self.config.matte_composites and is_image(p)))]
 
     def make(self, item: str) -> Iterator[LayeredSample]:
-        config, path = self.config, Path(item)
+        config, path = self.config, Path(self.config.src) / item
         captions = find_captions(path)
         if path.is_dir():
             fg, alpha, bg = read_layered_folder(path, config.max_pixels)

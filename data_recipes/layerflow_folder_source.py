@@ -45,10 +45,10 @@ class LayerflowFolderRecipe:
         self.config = config
 
     def plan(self) -> list[str]:
-        return [str(p) for p in layerflow_sequence_dirs(self.config.src)]
+        return [p.name for p in layerflow_sequence_dirs(self.config.src)]
 
     def make(self, item: str) -> Iterator[LayeredSample]:
-        config, seq_dir = self.config, Path(item)
+        config, seq_dir = self.config, Path(self.config.src) / item
         try:
             prompts = read_layerflow_prompts(seq_dir.parent).get(seq_dir.name)
             clip = read_layerflow_sequence(seq_dir, fg_matte=config.fg_matte)

@@ -1,9 +1,11 @@
 """What every recipe is: a typed config, a plan of work items, and samples made per item.
 
-A recipe turns one *item* (a string: a seed, a file path, a JSON pair of paths) into
+A recipe turns one *item* (a string: a seed, a file name, a JSON pair of file names) into
 zero or more :class:`LayeredSample`. Items are planned up front so a build can split
 them into chunks (one shard each); every item carries its own randomness, so a
-sample does not depend on which chunk it lands in.
+sample does not depend on which chunk it lands in. A file item is named relative to
+the recipe's source folder, so a sample (its key, its random draws, its ``source``) and
+the shards' content hash do not depend on where that folder lies.
 """
 
 from __future__ import annotations

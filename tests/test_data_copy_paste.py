@@ -55,10 +55,9 @@ def test_every_kind_of_foreground_is_pasted_with_exact_layers(foregrounds, layer
         assert sample.prompts.bg.startswith("A tranquil maritime scene")  # the balloon video's meta_test.json
         assert sample.fps == 8 and not sample.static
         assert set(sample.extra["trajectory"]) == {"start", "end", "scale", "angle", "fade"}
-    by_source = {s.source.split(";")[0]: s for s in samples}
-    ball = next(s for src, s in by_source.items() if src.endswith("ball.png"))
-    rolling = next(s for src, s in by_source.items() if src.endswith("rolling.webm"))
-    assert any(src.endswith("fg/frames") for src in by_source)  # the RGBA frame folder
+    by_source = {s.source.split(";")[0]: s for s in samples}  # the foreground's name in src
+    assert set(by_source) == {"fg=ball.png", "fg=frames", "fg=rolling.webm", "fg=walker.jpg"}
+    ball, rolling = by_source["fg=ball.png"], by_source["fg=rolling.webm"]
     assert ball.prompts.fg == "an orange ball"
     assert rolling.prompts.fg == "an orange ball rolling right"
     assert rolling.prompts.blend.startswith("an orange ball rolling right, in front of a tranquil maritime scene")

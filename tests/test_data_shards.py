@@ -8,6 +8,8 @@ import webdataset as wds
 from data_recipes import build, iter_samples, make_recipe, read_manifest, recipe_config
 from data_recipes.build import plan_chunks, remove_partials, shard_path
 from data_recipes.shards import list_shards
+from data_recipes.synthetic import SyntheticConfig
+from data_recipes.synthetic_sources import write_copy_paste_sources, write_layered_image_sources
 
 
 def test_stock_webdataset_reads_the_shards(tmp_path):
@@ -51,6 +53,25 @@ def test_manifest_counts_hash_and_skips(tmp_path):
     # shards are byte-for-byte reproducible, so the content hash is too
     again = build(make_recipe(recipe_config("synthetic", count=7)), tmp_path / "again", chunk_size=3)
     assert again.content_hash == manifest.content_hash
+
+
+def test_the_same_inputs_in_another_folder_build_the_same_shards(tmp_path):
+    hashes = []
+    for place in ("here", "elsewhere/deeper"):
+        root = tmp_path / place
+        fg_dir, bg_dir = write_copy_paste_sources(root / "sources", count=3, shape=SyntheticConfig(count=1))
+        images = write_layered_image_sources(root / "sources" / "images", count=2, shape=SyntheticConfig(count=1))
+        built = [build(make_recipe(recipe_config("copy-paste", src=fg_dir, backgrounds=bg_dir, frames=8,
+                                                 height=32, width=32, per_foreground=2)), root / "copy-paste"),
+                 build(make_recipe(recipe_config("layered-images", src=images, frames=8, height=32, width=32)),
+                       root / "layered-images"),
+                 build(make_recipe(recipe_config("frozen", src=root / "copy-paste")), root / "frozen")]
+        hashes.append([manifest.content_hash for manifest in built])
+        assert [manifest.total for manifest in built] == [6, 2, 6]
+
+    assert hashes[0] == hashes[1]  # keys, random trajectories and recorded sources name inputs by their folder
+    (sample, *_) = iter_samples(tmp_path / "here" / "copy-paste")
+    assert sample.source.startswith("fg=fg-00000.png; bg=bg-0000") and "/" not in sample.source
 
 
 def test_rerun_after_an_interrupted_build_rebuilds_only_what_is_missing(tmp_path):
