@@ -49,6 +49,11 @@ Overlap = Annotated[Optional[int], typer.Option(
 FgPrompt = Annotated[str, typer.Option("--fg-prompt", help="foreground prompt")]
 BgPrompt = Annotated[str, typer.Option("--bg-prompt", help="background prompt")]
 BlendPrompt = Annotated[str, typer.Option("--blend-prompt", help="prompt for the blended scene")]
+FillFullSize = Annotated[bool, typer.Option(
+    "--full-size", help="write the layers at the given file's size (its centred crop of the model's aspect), not "
+                        "the model's: the given layer as given, the made ones resized, the blend their composite. "
+                        "Holds the video at that size in memory (about 40 bytes a pixel a frame): pair a long one "
+                        "with --frames")]
 
 
 @app.command()
@@ -136,10 +141,11 @@ def fill_background(
     device: Device = "cpu",
     frames: Frames = None,
     overlap: Overlap = None,
+    full_size: FillFullSize = False,
 ) -> None:
     """Transparent foreground -> a background for it and the blended scene."""
     run_task(model, out, "fill_background", {"fg": foreground}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device,
-             frames, overlap)
+             frames, overlap, full_size=full_size)
 
 
 @app.command("fill-foreground")
@@ -156,10 +162,11 @@ def fill_foreground(
     device: Device = "cpu",
     frames: Frames = None,
     overlap: Overlap = None,
+    full_size: FillFullSize = False,
 ) -> None:
     """Background video -> a transparent foreground for it and the blended scene."""
     run_task(model, out, "fill_foreground", {"bg": background}, (fg_prompt, bg_prompt, blend_prompt), steps, guidance, seed, device,
-             frames, overlap)
+             frames, overlap, full_size=full_size)
 
 
 def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, device, frames=None, overlap=None,
@@ -168,19 +175,20 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
 
     Given files longer than the model's clip are processed in windows of its length
     (``layerflow_model.windows``), ``overlap`` frames shared (None: half the clip);
-    ``flip_average`` and ``refine_alpha`` None take the model's default for the task. ``full_size``
-    (a decomposition): the outputs at the input's size, its centred crop of the model's aspect
-    (:func:`~layerflow_model.compositing.upsample_by_compositing`).
+    ``flip_average`` and ``refine_alpha`` None take the model's default for the task. ``full_size``:
+    the outputs at the input's size, its centred crop of the model's aspect
+    (:func:`~layerflow_model.compositing.upsample_by_compositing` for a decomposition,
+    :func:`~layerflow_model.compositing.upsample_fill` for a fill).
     """
     import torch
 
     from layerflow_model import LayerFlowPipeline, LayerPrompts
-    from layerflow_model.compositing import upsample_by_compositing
+    from layerflow_model.compositing import upsample_by_compositing, upsample_fill
     from layerflow_model.outputs import write_layer_outputs
     from layerflow_model.shipped import shipped_model_dir
     from layerflow_model.windows import sample_in_windows
 
-    from .inputs import read_blend_at_full_size, read_given_clip
+    from .inputs import read_given_at_full_size, read_given_clip
 
     if model_dir is None:
         try:
@@ -199,7 +207,7 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
         shape = (window, pipe.config.height, pipe.config.width)
         try:
             if full_size:
-                given, full_blend, fps = read_blend_at_full_size(inputs["blend"], shape, frames)
+                given, full_given, fps = read_given_at_full_size(inputs, shape, frames)
             else:
                 given, fps = read_given_clip(inputs, shape, frames)
         except ValueError as error:
@@ -208,7 +216,8 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
                                    refine_alpha)
         clip, input_info = result.clip, {"windows": [[s, s + window] for s in result.starts], "overlap": overlap}
         if full_size:
-            clip = upsample_by_compositing(clip, full_blend, refine=result.refine_alpha)
+            clip = (upsample_by_compositing(clip, full_given.blend, refine=result.refine_alpha) if task == "decompose"
+                    else upsample_fill(clip, full_given))
             input_info["model_size"] = [pipe.config.height, pipe.config.width]
     else:
         fps, input_info = pipe.config.fps, {}

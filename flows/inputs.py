@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_recipes.framing import fit_frames
+from data_recipes.framing import fit_foreground, fit_frames
 from layerflow_model import LayeredClip
-from layerflow_model.video_io import read_video
+from layerflow_model.video_io import VideoFrames, read_video
 
 
 def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
@@ -32,12 +32,7 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
     for name, video in videos.items():
         _check_enough_frames(inputs[name], video.num_frames, num_frames)
     kept = min(video.num_frames for video in videos.values())
-    layers = {}
-    for name, video in videos.items():
-        layers[name] = video.rgb[:kept]
-        if name == "fg":
-            layers["alpha"] = video.alpha[:kept]
-    return LayeredClip(**layers), next(iter(videos.values())).fps
+    return LayeredClip(**_given_layers(videos, kept)), next(iter(videos.values())).fps
 
 
 def crop_to_aspect(frame: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -49,19 +44,42 @@ def crop_to_aspect(frame: np.ndarray, height: int, width: int) -> np.ndarray:
     return frame[top:top + crop_h, left:left + crop_w]
 
 
-def read_blend_at_full_size(path: Path, shape: tuple[int, int, int],
-                            max_frames: int | None = None) -> tuple[LayeredClip, np.ndarray, float]:
-    """A blend file or folder -> (a LayeredClip of its blend at the model's (T', H, W), the same frames
-    at full size (T', H', W', 3): the centred crop of the model's aspect, and the file's fps).
+def read_given_at_full_size(inputs: dict[str, Path], shape: tuple[int, int, int], max_frames: int | None = None
+                            ) -> tuple[LayeredClip, LayeredClip, float]:
+    """{"fg" | "bg" | "blend": path} -> (those layers at the model's (T', H, W), the same frames at full
+    size (T', H', W'): the centred crop of the model's aspect, and the first file's fps).
 
     The whole video is held at full size (about 40 bytes per pixel and frame with its layers),
-    so a long one needs ``max_frames``. Raises ``ValueError`` as :func:`read_given_clip` does.
+    so a long one needs ``max_frames``. A foreground is shrunk with its alpha (premultiplied).
+    Raises ``ValueError`` as :func:`read_given_clip` does, and when the files' crops differ in size.
     """
     num_frames, height, width = shape
     _check_max_frames(max_frames, num_frames)
-    video = read_video(path, max_frames=max_frames, each_frame=lambda frame: crop_to_aspect(frame, height, width))
-    _check_enough_frames(path, video.num_frames, num_frames)
-    return LayeredClip(blend=fit_frames(video.rgb, (height, width))), video.rgb, video.fps
+    videos = {name: read_video(path, require_alpha=name == "fg", max_frames=max_frames,
+                               each_frame=lambda frame: crop_to_aspect(frame, height, width))
+              for name, path in inputs.items()}
+    for name, video in videos.items():
+        _check_enough_frames(inputs[name], video.num_frames, num_frames)
+    sizes = {name: video.rgb.shape[1:3] for name, video in videos.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the given files differ in size once cropped: {sizes}")
+    kept = min(video.num_frames for video in videos.values())
+    full = LayeredClip(**_given_layers(videos, kept))
+    small = {name: fit_frames(getattr(full, name), (height, width)) for name in ("bg", "blend")
+             if getattr(full, name) is not None}
+    if full.fg is not None:
+        small["fg"], small["alpha"] = fit_foreground(full.fg, full.alpha, (height, width))
+    return LayeredClip(**small), full, next(iter(videos.values())).fps
+
+
+def _given_layers(videos: dict[str, VideoFrames], kept: int) -> dict[str, np.ndarray]:
+    """Each file's first ``kept`` frames under its layer's name; a foreground's alpha as ``alpha``."""
+    layers = {}
+    for name, video in videos.items():
+        layers[name] = video.rgb[:kept]
+        if name == "fg":
+            layers["alpha"] = video.alpha[:kept]
+    return layers
 
 
 def _check_max_frames(max_frames: int | None, num_frames: int) -> None:

@@ -8,8 +8,8 @@ with weight ``prior_weight`` (so where fg and bg have the same colour, and the e
 nothing, the model's alpha stays). The foreground colour there is then solved from the same
 equation. Pixels the model calls clearly background or foreground, and the background layer,
 are left as they are. The same equation brings a decomposition made at the model's size up to
-the input's (:func:`upsample_by_compositing`). Arrays as in :mod:`.clip`: float32 in [0, 1],
-channel-last.
+the input's (:func:`upsample_by_compositing`), and builds a fill's blend at the size of its
+given layer (:func:`upsample_fill`). Arrays as in :mod:`.clip`: float32 in [0, 1], channel-last.
 """
 
 from __future__ import annotations
@@ -61,12 +61,30 @@ def upsample_by_compositing(layers: LayeredClip, blend: np.ndarray, refine: bool
     layers.require("fg", "alpha", "bg", purpose="upsampling by compositing")
     if blend.ndim != 4 or blend.shape[0] != layers.num_frames or blend.shape[-1] != 3:
         raise ValueError(f"blend must be ({layers.num_frames}, H, W, 3) like the layers' frames, got {blend.shape}")
-    height, width = blend.shape[1:3]
-
-    def resize(frames: np.ndarray) -> np.ndarray:
-        resized = [cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames]
-        return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)
-
-    upsampled = LayeredClip(fg=resize(layers.fg), alpha=resize(layers.alpha), bg=resize(layers.bg),
-                            blend=blend.astype(np.float32))
+    size = blend.shape[1:3]
+    upsampled = LayeredClip(fg=resize_frames(layers.fg, size), alpha=resize_frames(layers.alpha, size),
+                            bg=resize_frames(layers.bg, size), blend=blend.astype(np.float32))
     return refine_by_compositing(upsampled) if refine else upsampled
+
+
+def upsample_fill(layers: LayeredClip, given: LayeredClip) -> LayeredClip:
+    """A fill's ``layers`` (fg, alpha, bg at the model's (T, h, w)) brought to the size of ``given``, its
+    given layers at full size (fg and alpha, or bg; (T, H, W[, 3])): the made layers resized bicubically,
+    the given ones as given, the blend their composite (the model's own blend, drawn at its size, would
+    blur a given layer's edges). Returns all four layers at (T, H, W), float32 in [0, 1].
+    """
+    layers.require("fg", "alpha", "bg", purpose="upsampling a fill")
+    if given.blend is not None or not given.present_layers():
+        raise ValueError(f"a fill is given fg and alpha, or bg, not {given.present_layers()}")
+    if given.num_frames != layers.num_frames:
+        raise ValueError(f"given layers have {given.num_frames} frames, the fill {layers.num_frames}")
+    made = {name: resize_frames(getattr(layers, name), given.size) for name in ("fg", "alpha", "bg")
+            if getattr(given, name) is None}
+    return replace(given, **made).with_blend()
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T, h, w[, C]) -> (T, H, W[, C]) for ``size`` = (H, W): bicubic, clipped to [0, 1], float32."""
+    height, width = size
+    resized = [cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC) for frame in frames]
+    return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.inputs import crop_to_aspect
+from layerflow_model.clip import composite
 from layerflow_model.layerflow_folder import read_layerflow_sequence
 from layerflow_model.video_io import read_video, write_png_sequence, write_rgba_webm
 
@@ -80,6 +81,25 @@ def test_decompose_at_full_size_writes_the_layers_at_the_inputs_size(tiny_model,
     np.testing.assert_allclose(layers.blend, frames[:, 3:37], atol=0.5 / 255)
     record = json.loads((tmp_path / "layers" / "layers.json").read_text())
     assert (record["height"], record["width"], record["model_size"]) == (34, 34, [16, 16])
+
+
+def test_fills_at_full_size_keep_the_given_layer_and_composite_the_blend(tiny_model, tmp_path):
+    rng = np.random.default_rng(4)
+    rgb, alpha = rng.random((5, 34, 40, 3)), rng.random((5, 34, 40))  # the tiny model works at 16x16
+    write_png_sequence(tmp_path / "fg", rgb, alpha)
+    write_png_sequence(tmp_path / "bg", rgb)
+    invoke("fill-background", "--foreground", tmp_path / "fg", "--model", tiny_model, "--out", tmp_path / "a",
+           "--steps", 1, "--full-size")
+    invoke("fill-foreground", "--background", tmp_path / "bg", "--model", tiny_model, "--out", tmp_path / "b",
+           "--steps", 1, "--full-size")
+
+    with_bg, with_fg = read_layerflow_sequence(tmp_path / "a"), read_layerflow_sequence(tmp_path / "b")
+    assert with_bg.bg.shape == with_fg.fg.shape == (5, 34, 34, 3)  # the centred square of the input, at its size
+    np.testing.assert_allclose(with_bg.alpha, alpha[:, :, 3:37], atol=0.5 / 255)
+    np.testing.assert_allclose(with_fg.bg, rgb[:, :, 3:37], atol=0.5 / 255)
+    for layers in (with_bg, with_fg):
+        np.testing.assert_allclose(layers.blend, composite(layers.fg, layers.alpha, layers.bg), atol=2 / 255)
+    assert json.loads((tmp_path / "b" / "layers.json").read_text())["model_size"] == [16, 16]
 
 
 def test_the_full_size_crop_keeps_the_models_aspect_with_even_sides():
