@@ -13,6 +13,7 @@ _EXPORTS = {
     "premultiply": "clip",
     "unpremultiply": "clip",
     "CogVideoXVAECodec": "codec",
+    "FrameVAECodec": "codec",
     "PixelUnshuffleCodec": "codec",
     "Task": "conditioning",
     "MODEL_PRESETS": "config",

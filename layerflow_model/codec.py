@@ -1,12 +1,15 @@
 """Latent codecs: video (B, F, 3, H, W) in [-1, 1] <-> latents (B, f, C, h, w).
 
-Two codecs share one interface (``encode_video``, ``decode_latents``, ``latent_channels``,
+Three codecs share one interface (``encode_video``, ``decode_latents``, ``latent_channels``,
 ``spatial_compression``, ``latent_frames``):
 
 - :class:`PixelUnshuffleCodec` — the small default. A lossless space-to-depth rearrangement
   (``factor`` x ``factor`` pixels -> one token of 3 x factor^2 channels), no temporal
   compression and no weights. It needs no training, cannot lose alpha detail, and keeps the
   model's errors the model's own; its cost is more channels per token.
+- :class:`FrameVAECodec` — a small learned codec: diffusers' ``AutoencoderKL`` on each frame
+  (no temporal compression), trained on the layers by ``benchmarks/train_frame_vae.py`` and
+  loaded from a local folder; fewer channels per token than pixel-unshuffle, but lossy.
 - :class:`CogVideoXVAECodec` — the paper's codec: diffusers' CogVideoX VAE from a local
   folder (4x temporal, 8x spatial compression, 16 channels), latents scaled by the VAE's
   ``scaling_factor``.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKLCogVideoX, ConfigMixin, ModelMixin
+from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
 
@@ -66,8 +69,8 @@ class PixelUnshuffleCodec(ModelMixin, ConfigMixin):
         return video.reshape(b, f, *video.shape[1:])
 
 
-class CogVideoXVAECodec(AutoencoderKLCogVideoX):
-    """The CogVideoX VAE behind the codec interface; loads a stock ``vae/`` folder unchanged."""
+class VAEShape:
+    """``latent_channels`` and ``spatial_compression`` of a diffusers VAE, read from its config."""
 
     @property
     def latent_channels(self) -> int:
@@ -76,6 +79,32 @@ class CogVideoXVAECodec(AutoencoderKLCogVideoX):
     @property
     def spatial_compression(self) -> int:
         return 2 ** (len(self.config.block_out_channels) - 1)
+
+
+class FrameVAECodec(VAEShape, AutoencoderKL):
+    """A per-frame ``AutoencoderKL`` behind the codec interface; latents are the posterior mode times
+    ``scaling_factor`` (set at training to one over the latents' standard deviation)."""
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames for ``num_frames`` video frames (no temporal compression)."""
+        return num_frames
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, F, 3, H, W) in [-1, 1] -> scaled latents (B, F, C, H/s, W/s), s = ``spatial_compression``."""
+        b, f = video.shape[:2]
+        posterior = self.encode(video.flatten(0, 1).to(self.dtype)).latent_dist
+        latents = posterior.mode() * self.config.scaling_factor  # (B*F, C, h, w)
+        return latents.reshape(b, f, *latents.shape[1:])
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents (B, F, C, h, w) -> video (B, F, 3, H, W), roughly in [-1, 1]."""
+        b, f = latents.shape[:2]
+        video = self.decode((latents.flatten(0, 1) / self.config.scaling_factor).to(self.dtype)).sample
+        return video.reshape(b, f, *video.shape[1:]).float()
+
+
+class CogVideoXVAECodec(VAEShape, AutoencoderKLCogVideoX):
+    """The CogVideoX VAE behind the codec interface; loads a stock ``vae/`` folder unchanged."""
 
     def latent_frames(self, num_frames: int) -> int:
         """Latent frames for ``num_frames`` video frames: 1 + (F - 1) // 4 (e.g. 16 -> 4)."""

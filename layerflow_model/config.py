@@ -57,10 +57,21 @@ class TransformerConfig(StrictModel):
 
 
 class CodecConfig(StrictModel):
-    """The latent codec: a lossless pixel-unshuffle, or the CogVideoX VAE from a local folder."""
+    """The latent codec: a lossless pixel-unshuffle, a learned per-frame VAE or the CogVideoX VAE,
+    the last two from local folders."""
 
-    kind: Literal["pixel_unshuffle", "cogvideox_vae"]
+    kind: Literal["pixel_unshuffle", "frame_vae", "cogvideox_vae"]
     factor: int = Field(default=4, gt=0, description="pixel_unshuffle: spatial factor")
+    path: Path | None = Field(default=None, description="frame_vae: a local folder of a trained FrameVAECodec "
+                                                        "(benchmarks/train_frame_vae.py writes one)")
+
+    @model_validator(mode="after")
+    def _check_path(self) -> "CodecConfig":
+        if (self.kind == "frame_vae") != (self.path is not None):
+            raise ValueError("path: a frame_vae codec loads from a local folder, and only it takes one")
+        if self.path is not None and not (self.path / "config.json").is_file():
+            raise ValueError(f"path: {self.path} holds no config.json (a FrameVAECodec saved with save_pretrained)")
+        return self
 
 
 class TextEncoderConfig(StrictModel):

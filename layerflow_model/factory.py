@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from .codec import CogVideoXVAECodec, PixelUnshuffleCodec
+from .codec import CogVideoXVAECodec, FrameVAECodec, PixelUnshuffleCodec
 from .config import ModelConfig
 from .pipeline import LayerFlowPipeline
 from .text_encoders import build_text_encoder, text_embed_dim
@@ -66,4 +66,6 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
 def _build_codec(config: ModelConfig):
     if config.codec.kind == "pixel_unshuffle":
         return PixelUnshuffleCodec(factor=config.codec.factor)
+    if config.codec.kind == "frame_vae":
+        return FrameVAECodec.from_pretrained(config.codec.path, use_safetensors=True).eval()
     return CogVideoXVAECodec.from_pretrained(config.pretrained_path, subfolder="vae", use_safetensors=True).eval()

@@ -37,7 +37,7 @@ from .objective import velocity_from_output
 from .text_encoders import encode_layer_prompts
 
 # diffusers' from_pretrained finds a folder's custom components only in modules already imported.
-from .codec import CogVideoXVAECodec, PixelUnshuffleCodec  # noqa: E402, F401, I001
+from .codec import CogVideoXVAECodec, FrameVAECodec, PixelUnshuffleCodec  # noqa: E402, F401, I001
 from .transformer import LayerFlowTransformer  # noqa: E402, F401
 
 EMPTY_PROMPTS = LayerPrompts(fg="", bg="", blend="")  # what text dropout trains the model on
@@ -72,7 +72,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     """Layer-aware text-to-video pipeline over a :class:`LayerFlowTransformer`.
 
     Components: ``transformer`` (LayerFlowTransformer), ``vae`` (a codec with
-    ``encode_video``/``decode_latents``: PixelUnshuffleCodec or CogVideoXVAECodec),
+    ``encode_video``/``decode_latents``: PixelUnshuffleCodec, FrameVAECodec or CogVideoXVAECodec),
     ``text_encoder`` + ``tokenizer`` (a transformers pair), ``scheduler``
     (FlowMatchEulerDiscreteScheduler). Config: the default clip shape, what the network
     predicts ("velocity", "sample" or "noise") and the default sampling steps and guidance per
