@@ -8,6 +8,7 @@ unknown keys and wrong types, naming the offending field.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -72,6 +73,16 @@ class CodecConfig(StrictModel):
         if self.path is not None and not (self.path / "config.json").is_file():
             raise ValueError(f"path: {self.path} holds no config.json (a FrameVAECodec saved with save_pretrained)")
         return self
+
+    @property
+    def frame_factor(self) -> int | None:
+        """How many times smaller each side of a frame becomes: pixel-unshuffle's factor, a frame VAE's
+        halvings (read from its config.json); None for the CogVideoX VAE, which sets its own sizes."""
+        if self.kind == "pixel_unshuffle":
+            return self.factor
+        if self.kind == "frame_vae":
+            return 2 ** (len(json.loads((self.path / "config.json").read_text())["block_out_channels"]) - 1)
+        return None
 
 
 class TextEncoderConfig(StrictModel):
@@ -210,13 +221,13 @@ class ModelConfig(StrictModel):
                 "transformer.prompt_readout_rank: the readout adds a prior to the predicted clean layers; it needs "
                 f"objective.prediction 'sample', not {self.objective.prediction!r}"
             )
-        if self.codec.kind == "pixel_unshuffle":
-            factor = self.codec.factor * self.transformer.patch_size
+        if self.codec.frame_factor is not None:
+            factor = self.codec.frame_factor * self.transformer.patch_size
             for field in ("height", "width"):
                 if getattr(self.clip, field) % factor:
                     raise ValueError(
                         f"clip.{field}={getattr(self.clip, field)} must be a multiple of "
-                        f"codec.factor x transformer.patch_size = {factor}"
+                        f"the {self.codec.kind} codec's factor x transformer.patch_size = {factor}"
                     )
         return self
 

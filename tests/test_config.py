@@ -41,7 +41,8 @@ def test_dotted_overrides_change_nested_fields_and_name_bad_ones():
 
 
 def test_impossible_sizes_are_rejected():
-    with pytest.raises(ValidationError, match=r"clip.height=20 must be a multiple of codec.factor x transformer.patch_size = 8"):
+    with pytest.raises(ValidationError, match=r"clip.height=20 must be a multiple of the pixel_unshuffle codec's "
+                                              r"factor x transformer.patch_size = 8"):
         get_config("tiny", clip={"num_frames": 4, "height": 20, "width": 16})
 
 

@@ -63,3 +63,10 @@ def test_the_codec_path_is_checked_by_field_name(tmp_path):
         get_config("tiny", codec={"kind": "pixel_unshuffle", "path": str(tmp_path)})
     with pytest.raises(ValidationError, match="holds no config.json"):
         get_config("tiny", codec={"kind": "frame_vae", "path": str(tmp_path)})
+
+
+def test_the_clip_must_fit_the_codecs_factor(trained_codec):
+    out, _ = trained_codec  # 2x smaller each side; the tiny transformer's patches are 2 latent pixels wide
+    with pytest.raises(ValidationError, match="clip.width=18 must be a multiple of the frame_vae codec's factor"):
+        get_config("tiny", codec={"kind": "frame_vae", "path": str(out)},
+                   clip={"num_frames": 4, "height": 16, "width": 18})
