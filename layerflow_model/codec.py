@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, AutoencoderKLCogVideoX, ConfigMixin, ModelMixin
 from diffusers.configuration_utils import register_to_config
 
+from .config import vae_spatial_compression
+
 
 class PixelUnshuffleCodec(ModelMixin, ConfigMixin):
     """Lossless space-to-depth codec; see the module docstring."""
@@ -78,7 +80,7 @@ class VAEShape:
 
     @property
     def spatial_compression(self) -> int:
-        return 2 ** (len(self.config.block_out_channels) - 1)
+        return vae_spatial_compression(self.config.block_out_channels)
 
 
 class FrameVAECodec(VAEShape, AutoencoderKL):

@@ -81,8 +81,13 @@ class CodecConfig(StrictModel):
         if self.kind == "pixel_unshuffle":
             return self.factor
         if self.kind == "frame_vae":
-            return 2 ** (len(json.loads((self.path / "config.json").read_text())["block_out_channels"]) - 1)
+            return vae_spatial_compression(json.loads((self.path / "config.json").read_text())["block_out_channels"])
         return None
+
+
+def vae_spatial_compression(block_out_channels: list[int] | tuple[int, ...]) -> int:
+    """How many times smaller each side becomes in a diffusers VAE with these resolutions: 2^(n - 1)."""
+    return 2 ** (len(block_out_channels) - 1)
 
 
 class TextEncoderConfig(StrictModel):
@@ -221,8 +226,8 @@ class ModelConfig(StrictModel):
                 "transformer.prompt_readout_rank: the readout adds a prior to the predicted clean layers; it needs "
                 f"objective.prediction 'sample', not {self.objective.prediction!r}"
             )
-        if self.codec.frame_factor is not None:
-            factor = self.codec.frame_factor * self.transformer.patch_size
+        if (frame_factor := self.codec.frame_factor) is not None:  # read once: a frame VAE's is in its file
+            factor = frame_factor * self.transformer.patch_size
             for field in ("height", "width"):
                 if getattr(self.clip, field) % factor:
                     raise ValueError(
