@@ -9,6 +9,7 @@ forward + backward of an MSE loss. The last line printed is a JSON
 object with the medians and ``ratio`` (layer-aware / plain); the overhead target is <= 5%.
 
     python benchmarks/transformer_overhead.py --config small --repeats 20
+    python benchmarks/transformer_overhead.py --config my_model.yaml --set transformer.num_layers=6
     python benchmarks/transformer_overhead.py --config cogvideox-2b --device cuda --dtype bf16 --batch 1
 """
 
@@ -22,7 +23,10 @@ import time
 import torch
 from diffusers import CogVideoXTransformer3DModel
 
-from layerflow_model.config import NUM_PROMPT_LAYERS, get_config
+from quality_vs_steps import parse_overrides  # beside this script
+
+from layerflow_model.config import NUM_PROMPT_LAYERS, with_overrides
+from layerflow_model.train_config import load_model_config
 from layerflow_model.transformer import (
     OUR_ARGUMENTS,
     STOCK_LACKS_WEIGHTS,
@@ -35,10 +39,14 @@ from layerflow_model.transformer import (
 def latent_layout(config) -> tuple[int, int, int]:
     """(channels, spatial factor, latent frames per layer) of the config's codec, without loading it.
 
-    The CogVideoX VAE: 16 channels, 8x spatial, 4x temporal (16 frames -> 4).
+    A frame VAE: its latent channels and halvings from its config.json, every frame kept. The
+    CogVideoX VAE: 16 channels, 8x spatial, 4x temporal (16 frames -> 4).
     """
     if config.codec.kind == "pixel_unshuffle":
         return 3 * config.codec.factor**2, config.codec.factor, config.clip.num_frames
+    if config.codec.kind == "frame_vae":
+        vae = json.loads((config.codec.path / "config.json").read_text())
+        return vae["latent_channels"], config.codec.frame_factor, config.clip.num_frames
     return 16, 8, 1 + (config.clip.num_frames - 1) // 4
 
 
@@ -68,7 +76,9 @@ def step_seconds(model, video, text, repeats: int, warmup: int, **model_kwargs) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="small", help="model config name (tiny, small, cogvideox-2b)")
+    parser.add_argument("--config", default="small", help="model preset name or a ModelConfig JSON/YAML file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model-config field, e.g. transformer.num_layers=6 (repeatable)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -77,7 +87,7 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
 
-    config = get_config(args.config)
+    config = with_overrides(load_model_config(args.config), parse_overrides(args.overrides))
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     channels, spatial, frames_per_layer = latent_layout(config)
     latent_size = (config.clip.height // spatial, config.clip.width // spatial)
@@ -114,6 +124,7 @@ def main() -> None:
 
     result = {
         "config": args.config,
+        "overrides": args.overrides,
         "device": args.device,
         "dtype": args.dtype,
         "batch": args.batch,

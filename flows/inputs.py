@@ -17,9 +17,10 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
 
     ``shape`` is the model's (T, H, W). A foreground file must carry alpha (it gives both
     ``fg`` and ``alpha``). Each frame is resized to cover (H, W) and centre-cropped as it is
-    decoded; all frames are kept (the first ``max_frames`` if given; the shortest file's
-    count if several), so T' >= T. Raises ``ValueError`` naming the file when it is
-    unreadable, lacks alpha, or has fewer than T frames, and when ``max_frames`` < T.
+    decoded, a foreground with its alpha (premultiplied, as :func:`read_given_at_full_size` and
+    the training data shrink it); all frames are kept (the first ``max_frames`` if given; the
+    shortest file's count if several), so T' >= T. Raises ``ValueError`` naming the file when it
+    is unreadable, lacks alpha, or has fewer than T frames, and when ``max_frames`` < T.
     """
     num_frames, height, width = shape
     _check_max_frames(max_frames, num_frames)
@@ -27,7 +28,14 @@ def read_given_clip(inputs: dict[str, Path], shape: tuple[int, int, int],
     def fit(frame: np.ndarray) -> np.ndarray:  # (H0, W0, C) -> (H, W, C), while decoding
         return fit_frames(frame[None], (height, width))[0]
 
-    videos = {name: read_video(path, require_alpha=name == "fg", max_frames=max_frames, each_frame=fit)
+    def fit_rgba(frame: np.ndarray) -> np.ndarray:  # (H0, W0, 4) straight -> (H, W, 4) straight
+        if frame.shape[-1] != 4:  # no alpha: read_video refuses the file once it is read
+            return fit(frame)
+        fg, alpha = fit_foreground(frame[None, ..., :3], frame[None, ..., 3], (height, width))
+        return np.concatenate([fg[0], alpha[0, ..., None]], axis=-1)
+
+    videos = {name: read_video(path, require_alpha=name == "fg", max_frames=max_frames,
+                               each_frame=fit_rgba if name == "fg" else fit)
               for name, path in inputs.items()}
     for name, video in videos.items():
         _check_enough_frames(inputs[name], video.num_frames, num_frames)

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.inputs import crop_to_aspect
+from flows.inputs import crop_to_aspect, read_given_at_full_size, read_given_clip
 from layerflow_model.clip import composite
 from layerflow_model.layerflow_folder import read_layerflow_sequence
 from layerflow_model.video_io import read_video, write_png_sequence, write_rgba_webm
@@ -107,6 +107,21 @@ def test_the_full_size_crop_keeps_the_models_aspect_with_even_sides():
     assert crop_to_aspect(frame, 32, 32).shape == (480, 480, 3)
     assert crop_to_aspect(frame, 32, 48).shape == (480, 720, 3)
     assert crop_to_aspect(frame[:, :300], 32, 48).shape == (200, 300, 3)
+
+
+def test_a_foreground_is_shrunk_with_its_alpha_and_the_same_either_way(tmp_path):
+    yy, xx = np.mgrid[:64, :64]
+    disc = ((yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2).astype(np.float32)
+    rgb = np.where(disc[..., None] > 0, [0.0, 1.0, 0.0], [1.0, 0.0, 0.0])  # green disc; red where transparent
+    write_png_sequence(tmp_path / "fg", np.repeat(rgb[None], 4, axis=0), np.repeat(disc[None], 4, axis=0))
+
+    clip, _ = read_given_clip({"fg": tmp_path / "fg"}, (4, 16, 16))
+    small, full, _ = read_given_at_full_size({"fg": tmp_path / "fg"}, (4, 16, 16))
+    edge = (clip.alpha > 0.05) & (clip.alpha < 0.95)
+    assert edge.any() and clip.fg[..., 0][clip.alpha > 0.05].max() < 0.01  # no red fringe at the disc's edge
+    np.testing.assert_allclose(clip.fg, small.fg, atol=1e-6)
+    np.testing.assert_allclose(clip.alpha, small.alpha, atol=1e-6)
+    assert full.fg.shape == (4, 64, 64, 3)
 
 
 def test_fill_tasks_take_their_layer_files(tiny_model, tmp_path):
