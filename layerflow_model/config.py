@@ -253,7 +253,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # layers as input channels: within CPU budgets the velocity-trained flow model did not
     # learn alpha, and the given layers in their own frames only were learnt too slowly.
     # Three blocks: at 400 steps two to six blocks score alike, and three train about 2.2x
-    # faster per step than six (README "Model design"). No guidance for any task: at one step
+    # faster per step than six (benchmarks/MODEL_DESIGN.md). No guidance for any task: at one step
     # of a regressor, guidance moved generation away from its prompts and its layers apart.
     # Pooled prompts: generation learnt its prompts' colour within 1,000 steps in 3 seeds of 3 with them, 1 without.
     # A rank-16 prompt readout: generation alone moved its matte the prompted way on 30 of 32 validation clips

@@ -1,9 +1,9 @@
 """A low-rank linear readout from the prompts to every latent position: the prompts' prior over the layers.
 
 Through attention and the pooled prompts' timestep modulation the small transformer learns which
-colour a prompt asks for but not where its object goes (README "A linear readout of the
-prompts": a ridge regression from the same pooled prompts reads the matte back, the transformer
-does not). This module is that map made part of the network: each prompt's mean token,
+colour a prompt asks for but not where its object goes (benchmarks/MODEL_DESIGN.md, "A linear
+readout of the prompts": a ridge regression from the same pooled prompts reads the matte back,
+the transformer does not). This module is that map made part of the network: each prompt's mean token,
 standardised, to ``rank`` numbers, to a value at every latent position of the four sub-clips.
 The transformer adds it to its predicted clean layers; ``up`` starts at zero, so a new readout
 changes nothing until it is trained. The prompts' mean tokens share most of their values, and

@@ -23,7 +23,7 @@ def test_two_runs_compare_in_one_plot_and_one_table(tmp_path):
     assert header == ("| steps | chosen: alpha_iou | chosen: bg_psnr | chosen average: alpha_iou | "
                       "chosen average: bg_psnr | obvious: alpha_iou | obvious: bg_psnr |")
     assert rule.count("---") == 7
-    assert rows[0] == "| 500 | 0.456 | 20.92 | 0.397 | 20.79 | 0.071 | 13.19 |"  # README "Model design"
+    assert rows[0] == "| 500 | 0.456 | 20.92 | 0.397 | 20.79 | 0.071 | 13.19 |"  # benchmarks/MODEL_DESIGN.md's runs
     assert rows[1] == "| 2,000 | 0.700 | 24.72 | 0.709 | 24.79 | 0.344 | 22.85 |"
     assert rows[2] == "| 3,000 | - | - | - | - | - | - |"  # neither run went that far
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
