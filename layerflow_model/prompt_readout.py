@@ -45,6 +45,11 @@ class PromptReadout(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
+    @property
+    def untrained(self) -> bool:
+        """True while the output weights are still zero: the prior is zero whatever the standardisation."""
+        return not (self.up.weight.any() or self.up.bias.any())
+
     @torch.no_grad()
     def standardise_with(self, pooled: torch.Tensor) -> None:
         """Set scale and shift so that training prompts pooled (N, 3, D), each prompt's mean token,

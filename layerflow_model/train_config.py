@@ -86,6 +86,10 @@ class StageSettings(StrictModel):
     trainable_every_n_blocks: int | None = Field(
         default=None, gt=0, description="base: None trains every parameter; n trains blocks 0, n, 2n, ... and the layer embedding"
     )
+    trainable: Literal["all", "prompt_readout"] = Field(
+        default="all", description="base: 'prompt_readout' trains only the prompt readout of the model in init_from "
+                                   "(added when it has none); every other weight, and so decomposition, stays as it was"
+    )
     eval_batches: int = Field(default=1, ge=0, description="fixed-noise batches scored at every checkpoint")
     sample_steps: int | None = Field(default=None, gt=0, description="sampling steps of the stage-end previews (None: model default)")
     preview_count: int = Field(default=2, ge=0, description="sample clips written at the end of the stage")
@@ -131,6 +135,14 @@ class StageConfig(StageSettings, RunSettings):
                 raise ValueError(f"init_from: stage {self.stage!r} trains an adapter on a base model; set its model folder")
             if self.trainable_every_n_blocks is not None:
                 raise ValueError("trainable_every_n_blocks: only the base stage trains blocks")
+        if self.trainable == "prompt_readout":
+            if self.stage != "base" or self.init_from is None:
+                raise ValueError("trainable: 'prompt_readout' is a base stage on a finished model; set init_from to it")
+            if self.trainable_every_n_blocks is not None:
+                raise ValueError("trainable_every_n_blocks: a 'prompt_readout' stage trains no blocks")
+            if not load_model_config(self.model).transformer.prompt_readout_rank:
+                raise ValueError("trainable: 'prompt_readout' needs the model config's "
+                                 "transformer.prompt_readout_rank > 0")
         if self.stage == "content" and self.motion_adapter is None:
             raise ValueError("motion_adapter: the content stage needs the motion stage's adapter folder")
         if self.stage != "content" and self.motion_adapter is not None:
@@ -142,8 +154,12 @@ class StageConfig(StageSettings, RunSettings):
         return self.cache_dir if self.cache_dir is not None else self.out_dir / "cache"
 
     def identity(self) -> dict:
-        """The config without where things are written or read from: what a result depends on besides inputs."""
-        return self.model_dump(mode="json", exclude={"out_dir", "cache_dir", "init_from", "motion_adapter", "data"})
+        """The config without where things are written or read from: what a result depends on besides inputs.
+
+        ``trainable`` only when it is not "all", so the keys of stages made before it existed still match.
+        """
+        paths = {"out_dir", "cache_dir", "init_from", "motion_adapter", "data"}
+        return self.model_dump(mode="json", exclude=paths | ({"trainable"} if self.trainable == "all" else set()))
 
 
 class AutoData(StrictModel):
@@ -169,6 +185,10 @@ class TrainConfig(RunSettings):
         for stage in ("motion", "content"):
             if self.stage_settings(stage).trainable_every_n_blocks is not None:
                 raise ValueError(f"{stage}.trainable_every_n_blocks: only the base stage trains blocks")
+        for stage in ("base", "motion", "content"):
+            if self.stage_settings(stage).trainable != "all":
+                raise ValueError(f"{stage}.trainable: a training run's stages train from its own base model; a "
+                                 "'prompt_readout' stage runs on its own (python -m layerflow_model.training)")
         return self
 
     def stage_settings(self, stage: StageName) -> StageSettings:

@@ -60,13 +60,17 @@ EVAL_STREAM = 2**40  # generator counters of the fixed eval batches, apart from 
 def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowPipeline:
     """The pipeline a stage starts from, with the stage's adapters attached.
 
-    base: fresh weights (or ``init_from``); motion: the base model plus a new motion LoRA;
-    content: the base model, the trained motion LoRA, and a new content LoRA.
+    base: fresh weights (or ``init_from``, given a new prompt readout when the stage trains one and the
+    model has none); motion: the base model plus a new motion LoRA; content: the base model, the
+    trained motion LoRA, and a new content LoRA.
     """
     if config.init_from is None:
         pipe = build_pipeline(model_config, seed=config.seed)
     else:
         pipe = LayerFlowPipeline.from_pretrained(config.init_from)
+    if config.trainable == "prompt_readout" and pipe.transformer.prompt_readout is None:
+        pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
+                                            pipe.vae.latent_frames(model_config.clip.num_frames))
     lora = model_config.lora
     if config.stage == "motion":
         add_adapter(pipe.transformer, MOTION, lora.motion_rank, lora.every_n_blocks)
@@ -81,10 +85,12 @@ def select_trainable(transformer, config: StageConfig) -> dict[str, torch.nn.Par
     """Mark and return the stage's trainable parameters by name; freeze the rest.
 
     base: everything, or blocks 0, n, 2n, ... plus the weights a stock checkpoint lacks (layer
-    embedding, pooled prompts' projection, prompt readout; ``trainable_every_n_blocks``);
-    motion / content: that LoRA's weights only.
+    embedding, pooled prompts' projection, prompt readout; ``trainable_every_n_blocks``), or the
+    prompt readout alone (``trainable`` "prompt_readout"); motion / content: that LoRA's weights only.
     """
-    if config.stage == "base":
+    if config.trainable == "prompt_readout":
+        wanted = lambda name: name.startswith("prompt_readout.")  # noqa: E731
+    elif config.stage == "base":
         n = config.trainable_every_n_blocks
         blocks = tuple(f"transformer_blocks.{i}." for i in range(0, transformer.config.num_layers, n or 1))
         wanted = (lambda name: True) if n is None else (lambda name: name.startswith(blocks + STOCK_LACKS_WEIGHTS))
@@ -238,9 +244,10 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     # 1. Model, inputs, optimizer
     pipe = stage_pipeline(config, model_config).to(accelerator.device)
     cache, _ = load_or_build_cache(pipe, config.data, model_config, config.resolved_cache_dir)
-    if config.stage == "base" and config.init_from is None and pipe.transformer.prompt_readout is not None:
+    readout = pipe.transformer.prompt_readout
+    if config.stage == "base" and readout is not None and readout.untrained:
         # The readout's data-dependent start, from the prompts' mean tokens (N, 3, D); a resume then loads trained ones.
-        pipe.transformer.prompt_readout.standardise_with(cache.prompt_embeds.mean(dim=2))
+        readout.standardise_with(cache.prompt_embeds.mean(dim=2))
     pools = sample_pools(cache, config)
     trainable = select_trainable(pipe.transformer, config)
     if config.gradient_checkpointing:

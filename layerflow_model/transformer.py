@@ -155,10 +155,18 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
             nn.init.zeros_(self.time_embedding.cond_proj.weight)
         self.prompt_readout = None
         if prompt_readout_rank > 0:
-            if readout_frames < 1:
-                raise ValueError("prompt_readout_rank needs readout_frames, the latent frames per sub-clip (>= 1)")
-            self.prompt_readout = PromptReadout(config.text_embed_dim, prompt_readout_rank, readout_frames,
-                                                config.out_channels, config.sample_height, config.sample_width)
+            self.add_prompt_readout(prompt_readout_rank, readout_frames)
+
+    def add_prompt_readout(self, rank: int, readout_frames: int) -> None:
+        """Give the model a new :class:`PromptReadout` of ``rank`` (its output zero, so nothing changes until it
+        trains), its prior laid out for ``readout_frames`` latent frames per sub-clip; saved with the config."""
+        if rank < 1 or readout_frames < 1:
+            raise ValueError(f"a prompt readout needs rank >= 1 and readout_frames (the latent frames per sub-clip) "
+                             f">= 1, got {rank} and {readout_frames}")
+        config = self.config
+        self.prompt_readout = PromptReadout(config.text_embed_dim, rank, readout_frames, config.out_channels,
+                                            config.sample_height, config.sample_width)
+        self.register_to_config(prompt_readout_rank=rank, readout_frames=readout_frames)
 
     @property
     def takes_given_channels(self) -> bool:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from data_recipes.build import build
 from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
-from layerflow_model import LayerFlowPipeline, Task, lora
+from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, Task, lora
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.config import with_overrides
 from layerflow_model.latent_cache import load_or_build_cache
@@ -95,6 +95,36 @@ def test_a_prompt_readout_is_standardised_on_the_training_prompts_and_trained(da
     assert standardised.mean(dim=0).abs().max() < 0.05  # set from them, then trained 4 steps
     assert (standardised.std(dim=0) - 1).abs().max() < 0.05
     assert weights["prompt_readout.up.weight"].abs().sum() > 0  # starts at zero: it trained
+
+
+def test_a_prompt_readout_trained_alone_on_a_finished_model_leaves_its_other_weights_and_decomposition(data, tmp_path):
+    clean_layers = with_overrides(load_model_config("tiny"), {"objective.prediction": "sample"})
+    with_readout = with_overrides(clean_layers, {"transformer.prompt_readout_rank": 2})
+    for name, model in (("plain", clean_layers), ("readout", with_readout)):
+        (tmp_path / f"{name}.json").write_text(model.model_dump_json())
+    finished = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "finished",
+                                       **{**TINY, "model": str(tmp_path / "plain.json")})).model_dir
+
+    readout = train_stage(StageConfig(
+        stage="base", data=[data["moving"]], out_dir=tmp_path / "readout", init_from=finished,
+        trainable="prompt_readout", task_mixture=TaskMixture(generate=1, decompose=0, fill_background=0, fill_foreground=1),
+        **{**TINY, "model": str(tmp_path / "readout.json")}))
+
+    before, after = transformer_weights(finished), transformer_weights(readout.model_dir)
+    assert sorted(set(after) - set(before)) == ["prompt_readout.down.bias", "prompt_readout.down.weight",
+                                                "prompt_readout.prompt_scale", "prompt_readout.prompt_shift",
+                                                "prompt_readout.up.bias", "prompt_readout.up.weight"]
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert after["prompt_readout.up.weight"].abs().sum() > 0  # starts at zero: it trained
+    pipes = [LayerFlowPipeline.from_pretrained(folder) for folder in (finished, readout.model_dir)]
+    blend = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
+    prompts = LayerPrompts(fg="a red circle", bg="green stripes", blend="a red circle over green stripes")
+    layers = [pipe(prompts, given=LayeredClip(blend=blend), task="decompose",
+                   generator=torch.Generator().manual_seed(0)).clips[0] for pipe in pipes]
+    np.testing.assert_array_equal(layers[0].alpha, layers[1].alpha)
+    np.testing.assert_array_equal(layers[0].bg, layers[1].bg)
+    generated = [pipe(prompts, generator=torch.Generator().manual_seed(0)).clips[0] for pipe in pipes]
+    assert not np.array_equal(generated[0].alpha, generated[1].alpha)
 
 
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):

@@ -7,7 +7,14 @@ import yaml
 from pydantic import ValidationError
 
 from flows.train import earlier_stages
-from layerflow_model.train_config import PROFILES, StageConfig, get_profile, load_training_config, read_train_config
+from layerflow_model.train_config import (
+    PROFILES,
+    StageConfig,
+    get_profile,
+    load_training_config,
+    read_stage_config,
+    read_train_config,
+)
 
 STAGE = dict(model="tiny", data=[Path("shards")], out_dir=Path("out"), steps=4, lr=1e-3)
 
@@ -41,6 +48,7 @@ def test_a_config_file_reads_into_the_same_model(tmp_path):
     ({"model": "huge"}, "model"),  # unknown preset
     ({"device": "tpu"}, "device"),
     ({"content": {"steps": 4, "lr": 1e-3, "trainable_every_n_blocks": 6}}, "content.trainable_every_n_blocks"),
+    ({"base": {"steps": 4, "lr": 1e-3, "trainable": "prompt_readout"}}, "base.trainable"),  # needs a finished model
 ])
 def test_bad_training_configs_name_the_field(tmp_path, changes, field):
     with pytest.raises(ValidationError, match=field.replace(".", r"\.")):
@@ -56,6 +64,15 @@ def test_impossible_stage_combinations_name_the_field():
         StageConfig(stage="base", motion_adapter=Path("motion/adapter"), **STAGE)
     with pytest.raises(ValidationError, match="data: stage 'base' needs at least one shard folder"):
         StageConfig(stage="base", **(STAGE | {"data": []}))
+
+
+def test_a_prompt_readout_stage_trains_on_a_finished_model_with_a_readout_in_its_config():
+    config = read_stage_config(Path(__file__).parents[1] / "configs" / "readout-on-shipped.yaml")
+    assert config.trainable == "prompt_readout" and config.init_from == Path("layerflow_model/pretrained/small")
+    with pytest.raises(ValidationError, match="trainable: 'prompt_readout' is a base stage on a finished model"):
+        StageConfig(stage="base", trainable="prompt_readout", **STAGE)
+    with pytest.raises(ValidationError, match="prompt_readout_rank > 0"):  # `tiny` has none
+        StageConfig(stage="base", trainable="prompt_readout", init_from=Path("finished/model"), **STAGE)
 
 
 def test_starting_at_content_needs_a_finished_motion_stage(tmp_path):
