@@ -233,12 +233,13 @@ def run_task(model_dir, out, task, inputs, prompts, steps, guidance, seed, devic
 def _mount_subcommands() -> None:
     from .cli_data import data_app
     from .cli_eval import decompose, evaluate, score
-    from .cli_train import train
+    from .cli_train import train, train_stage
 
     app.add_typer(data_app, name="data")
     app.command("score")(score)
     app.command("decompose")(decompose)
     app.command("train")(train)
+    app.command("train-stage")(train_stage)
     app.command("evaluate")(evaluate)
 
 

@@ -1,4 +1,5 @@
-"""``layerflow train``: the three training stages from a config file or a named profile."""
+"""``layerflow train``: the three training stages from a config file or a named profile; ``layerflow
+train-stage``: one stage from its own config file."""
 
 from __future__ import annotations
 
@@ -43,3 +44,20 @@ def train(
     for stage, artifacts in results.items():
         typer.echo(f"{stage}: {artifacts.model_dir or artifacts.adapter_dir} {artifacts.metrics or ''}".rstrip())
 
+
+def train_stage(
+    config: Annotated[Path, typer.Argument(help="a stage config (YAML or JSON): stage, data, steps, lr, init_from, "
+                                                "trainable, ...; its out_dir and cache_dir are replaced")],
+    out: Annotated[Path, typer.Option("--out", help="output folder: <stage>/<key>/, cache/, mlflow.db")],
+) -> None:
+    """Train one stage from its own config file, tracked in MLflow: e.g. a prompt readout alone on a
+    finished model (configs/readout-on-shipped.yaml).
+
+    The run lands in OUT/<stage>/<key>/, its key hashing the config, its data and the weights it
+    starts from: a finished run is skipped, an interrupted one resumes from its last checkpoint.
+    Runs are logged to MLFLOW_TRACKING_URI, else to sqlite:///OUT/mlflow.db.
+    """
+    from flows.train import train_stage_flow
+
+    artifacts = train_stage_flow(config_file=config, out=out)
+    typer.echo(f"{artifacts.stage}: {artifacts.model_dir or artifacts.adapter_dir} {artifacts.metrics or ''}".rstrip())

@@ -14,9 +14,10 @@ from pathlib import Path
 from prefect import flow
 
 from layerflow_model.callbacks import StageArtifacts
-from layerflow_model.completion import keyed_stage_config, latest_done
-from layerflow_model.train_config import STAGES, StageName, load_model_config, load_training_config
+from layerflow_model.completion import keyed_stage_config, keyed_standalone_stage, latest_done
+from layerflow_model.train_config import STAGES, StageName, load_model_config, load_training_config, read_stage_config
 from tasks.train_tasks import build_auto_data, close_training_run, open_training_run, run_stage
+from tasks.tracking import tracking_for
 
 
 def earlier_stages(out: Path, from_stage: StageName) -> dict[str, tuple[str, StageArtifacts]]:
@@ -65,3 +66,15 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
     if parent_run_id is None:
         close_training_run(tracking, parent, "FINISHED")
     return {stage: artifacts for stage, (_, artifacts) in results.items()}
+
+
+@flow(name="layerflow-train-stage")
+def train_stage_flow(config_file: Path, out: Path) -> StageArtifacts:
+    """Train one stage from its own config file (a stage config, e.g. a prompt readout on a finished model)
+    in ``<out>/<stage>/<key>/`` with the cache in ``<out>/cache`` (the file's ``out_dir`` and ``cache_dir``
+    are replaced), tracked in an MLflow run of ``out``'s store. The key hashes the config, its data and
+    the weights it starts from: a finished run is skipped, an interrupted one resumes.
+    """
+    out = Path(out).resolve()
+    key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out, cache_dir=out / "cache"), out)
+    return run_stage(config, key, tracking_for(out), parent_run_id=None)

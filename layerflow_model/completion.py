@@ -47,6 +47,26 @@ def keyed_stage_config(config: TrainConfig, stage: StageName, out: Path, data: l
     return key, stage_config.model_copy(update={"out_dir": out / stage / key})
 
 
+def starting_point_hash(config: StageConfig) -> str:
+    """Hash of the weights a stage starts from (``init_from``'s and ``motion_adapter``'s safetensors files,
+    by path within each folder); "" for a base stage from scratch."""
+    if config.init_from is None:
+        return ""
+    digest = hashlib.sha256()
+    for folder in (config.init_from, config.motion_adapter):
+        for file in sorted(Path(folder).rglob("*.safetensors")) if folder is not None else []:
+            digest.update(file.relative_to(folder).as_posix().encode("utf-8"))
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def keyed_standalone_stage(config: StageConfig, out: Path) -> tuple[str, StageConfig]:
+    """(key, config) of one stage run on its own in ``out``: its folder ``out/<stage>/<key>/``, its cache
+    ``out/cache``; the key hashes the config, its data and the weights it starts from."""
+    key = stage_key(config, starting_point_hash(config))
+    return key, config.model_copy(update={"out_dir": out / config.stage / key, "cache_dir": out / "cache"})
+
+
 def write_done(artifacts: StageArtifacts, key: str) -> Path:
     """Mark the stage in ``artifacts.out_dir`` finished (atomically); return the marker."""
     record = {k: (str(v) if k in _PATH_FIELDS and v is not None else v) for k, v in asdict(artifacts).items()}

@@ -236,9 +236,9 @@ def load_training_config(profile: str | None, config_file: Path | None, seed: in
     return config if seed is None else TrainConfig.model_validate({**config.model_dump(), "seed": seed})
 
 
-def read_stage_config(path: Path) -> StageConfig:
-    """Read and validate one stage's config file (YAML or JSON)."""
-    return StageConfig.model_validate(_read_mapping(Path(path)))
+def read_stage_config(path: Path, **fields) -> StageConfig:
+    """Read and validate one stage's config file (YAML or JSON), ``fields`` replacing its own."""
+    return StageConfig.model_validate(_read_mapping(Path(path)) | fields)
 
 
 #################################################################################

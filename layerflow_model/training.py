@@ -69,6 +69,7 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     else:
         pipe = LayerFlowPipeline.from_pretrained(config.init_from)
     if config.trainable == "prompt_readout" and pipe.transformer.prompt_readout is None:
+        torch.manual_seed(config.seed)  # the new readout's start, as build_pipeline seeds a fresh model's
         pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
                                             pipe.vae.latent_frames(model_config.clip.num_frames))
     lora = model_config.lora

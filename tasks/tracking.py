@@ -131,9 +131,10 @@ class MlflowCallbacks:
 
 
 @contextmanager
-def stage_run(tracking: Tracking, parent_run_id: str, stage: str, params: dict[str, str],
+def stage_run(tracking: Tracking, parent_run_id: str | None, stage: str, params: dict[str, str],
               tags: dict[str, str]) -> Iterator[MlflowCallbacks]:
-    """A child run for one stage, tagged ``layerflow.stage``; FINISHED on success, FAILED on an exception."""
+    """A run for one stage (a child of ``parent_run_id`` when given), tagged ``layerflow.stage``; FINISHED on
+    success, FAILED on an exception."""
     run_id = open_run(tracking, stage, params, tags | {STAGE_TAG: stage}, parent_run_id=parent_run_id)
     try:
         yield MlflowCallbacks(tracking, run_id)

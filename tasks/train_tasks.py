@@ -94,8 +94,9 @@ class PrefectProgress:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="train-{config.stage}")
-def run_stage(config: StageConfig, key: str, tracking: Tracking, parent_run_id: str) -> StageArtifacts:
-    """Train one stage in a child MLflow run, unless a finished run with this key is in ``config.out_dir``."""
+def run_stage(config: StageConfig, key: str, tracking: Tracking, parent_run_id: str | None) -> StageArtifacts:
+    """Train one stage in an MLflow run (a child of ``parent_run_id`` when given), unless a finished run with
+    this key is in ``config.out_dir``."""
     if (done := read_done(config.out_dir, key)) is not None:
         return done
     hashes = {folder.name: data_content_hash(folder) for folder in config.data}

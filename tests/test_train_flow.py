@@ -14,8 +14,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
 from typer.testing import CliRunner
 
 from flows.cli_train import train
-from flows.train import train_flow
-from layerflow_model.train_config import STAGES
+from flows.train import train_flow, train_stage_flow
+from layerflow_model.completion import keyed_standalone_stage
+from layerflow_model.config import with_overrides
+from layerflow_model.train_config import STAGES, load_model_config, read_stage_config
 from tasks.tracking import EXPERIMENT, STAGE_TAG
 
 DEVICE_TRAINING = Path(__file__).resolve().parents[1] / "benchmarks" / "device_training.py"
@@ -118,6 +120,31 @@ def test_a_failing_stage_is_marked_failed(trained, monkeypatch):
     assert newest_content.info.status == "FAILED"
     parent = next(r for r in runs if r.info.run_id == newest_content.data.tags["mlflow.parentRunId"])
     assert parent.info.status == "FAILED"
+
+
+def test_one_stage_from_its_own_file_trains_a_readout_on_a_finished_model_keyed_by_its_start(trained, tmp_path,
+                                                                                              monkeypatch):
+    out, first = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    model = with_overrides(load_model_config("tiny"), {"transformer.prompt_readout_rank": 2,
+                                                       "objective.prediction": "sample"})
+    (tmp_path / "model.json").write_text(model.model_dump_json())
+    stage_file = tmp_path / "readout.yaml"
+    stage_file.write_text(yaml.safe_dump({
+        "stage": "base", "model": str(tmp_path / "model.json"), "device": "cpu", "trainable": "prompt_readout",
+        "init_from": str(first["content"].model_dir), "data": [str(out / "data" / "synthetic")], **SETTINGS}))
+
+    readout = train_stage_flow(config_file=stage_file, out=tmp_path / "runs")
+    assert readout.out_dir.parent == (tmp_path / "runs" / "base").resolve()
+    assert (readout.model_dir / "transformer" / "config.json").is_file()
+    client, runs = runs_of(tmp_path / "runs")
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.data.params["trainable"] == "prompt_readout"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
+    assert train_stage_flow(config_file=stage_file, out=tmp_path / "runs") == readout  # finished: skipped
+    assert len(runs_of(tmp_path / "runs")[1]) == 1
+    from_base = read_stage_config(stage_file, out_dir=tmp_path, init_from=first["base"].model_dir)
+    assert keyed_standalone_stage(from_base, tmp_path)[0] != readout.out_dir.name  # other weights: another run
 
 
 def test_the_cli_explains_itself_and_rejects_ambiguous_input(tmp_path):

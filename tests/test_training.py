@@ -105,10 +105,11 @@ def test_a_prompt_readout_trained_alone_on_a_finished_model_leaves_its_other_wei
     finished = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "finished",
                                        **{**TINY, "model": str(tmp_path / "plain.json")})).model_dir
 
-    readout = train_stage(StageConfig(
+    readout_config = StageConfig(
         stage="base", data=[data["moving"]], out_dir=tmp_path / "readout", init_from=finished,
         trainable="prompt_readout", task_mixture=TaskMixture(generate=1, decompose=0, fill_background=0, fill_foreground=1),
-        **{**TINY, "model": str(tmp_path / "readout.json")}))
+        **{**TINY, "model": str(tmp_path / "readout.json")})
+    readout = train_stage(readout_config)
 
     before, after = transformer_weights(finished), transformer_weights(readout.model_dir)
     assert sorted(set(after) - set(before)) == ["prompt_readout.down.bias", "prompt_readout.down.weight",
@@ -116,6 +117,9 @@ def test_a_prompt_readout_trained_alone_on_a_finished_model_leaves_its_other_wei
                                                 "prompt_readout.up.bias", "prompt_readout.up.weight"]
     assert all(torch.equal(before[name], after[name]) for name in before)
     assert after["prompt_readout.up.weight"].abs().sum() > 0  # starts at zero: it trained
+    again = StageConfig.model_validate(readout_config.model_dump() | {"out_dir": tmp_path / "again"})
+    retrained = transformer_weights(train_stage(again).model_dir)
+    assert all(torch.equal(after[name], weights) for name, weights in retrained.items())  # the readout's start seeded
     pipes = [LayerFlowPipeline.from_pretrained(folder) for folder in (finished, readout.model_dir)]
     blend = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
     prompts = LayerPrompts(fg="a red circle", bg="green stripes", blend="a red circle over green stripes")
