@@ -113,6 +113,9 @@ class RunSettings(StrictModel):
         return spec
 
 
+STAGE_PATH_FIELDS = {"out_dir", "cache_dir", "init_from", "motion_adapter", "data"}  # where, not what: not in a key
+
+
 class StageConfig(StageSettings, RunSettings):
     """Everything one stage run needs: the flat config the training loop reads.
 
@@ -158,8 +161,8 @@ class StageConfig(StageSettings, RunSettings):
 
         ``trainable`` only when it is not "all", so the keys of stages made before it existed still match.
         """
-        paths = {"out_dir", "cache_dir", "init_from", "motion_adapter", "data"}
-        return self.model_dump(mode="json", exclude=paths | ({"trainable"} if self.trainable == "all" else set()))
+        default_trainable = {"trainable"} if self.trainable == "all" else set()
+        return self.model_dump(mode="json", exclude=STAGE_PATH_FIELDS | default_trainable)
 
 
 class AutoData(StrictModel):

@@ -13,6 +13,7 @@ Run one stage from a config file: ``python -m layerflow_model.training STAGE_CON
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import time
@@ -41,7 +42,7 @@ from .lora import CONTENT, MOTION, add_adapter, load_adapter, set_motion_scale
 from .motion_check import motion_check
 from .objective import masked_mse, training_terms
 from .pipeline import LayerFlowPipeline
-from .train_config import StageConfig, load_model_config, read_stage_config
+from .train_config import STAGE_PATH_FIELDS, StageConfig, load_model_config, read_stage_config
 from .transformer import STOCK_LACKS_WEIGHTS
 from .weight_average import TrainableAverage
 
@@ -229,6 +230,19 @@ def eval_loss(transformer, cache, pools, config, model_config, trainable, device
     return float(np.mean(losses))
 
 
+def check_resumable(out_dir: Path, config: StageConfig) -> None:
+    """Refuse to resume checkpoints in ``out_dir`` that a run of another config wrote (where things lie
+    aside): ``ValueError`` naming the fields that differ."""
+    config_file = out_dir / CONFIG_FILE
+    if latest_checkpoint(out_dir) is None or not config_file.is_file():
+        return
+    earlier, now = json.loads(config_file.read_text()), json.loads(config.model_dump_json())
+    changed = sorted(key for key in (earlier.keys() & now.keys()) - STAGE_PATH_FIELDS if earlier[key] != now[key])
+    if changed:
+        raise ValueError(f"out_dir: {out_dir} holds checkpoints of a run with another {', '.join(changed)}; "
+                         "resume it with its config, or choose another out_dir")
+
+
 def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) -> StageArtifacts | None:
     """Train one stage to ``config.steps`` (resuming from its newest checkpoint) and export its artifacts.
 
@@ -240,6 +254,7 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file = out_dir / CONFIG_FILE
+    check_resumable(out_dir, config)
     config_file.write_text(config.model_dump_json(indent=1))
 
     # 1. Model, inputs, optimizer

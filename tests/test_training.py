@@ -168,6 +168,14 @@ def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unb
         torch.testing.assert_close(again[name], value)
 
 
+def test_a_stage_refuses_to_resume_the_checkpoints_of_another_config(stages):
+    base = stages["base"]
+    config = StageConfig.model_validate_json((base.out_dir / CONFIG_FILE).read_text())
+    with pytest.raises(ValueError, match="holds checkpoints of a run with another lr, steps; resume it with"):
+        train_stage(config.model_copy(update={"lr": 5e-4, "steps": 8}))
+    assert StageConfig.model_validate_json((base.out_dir / CONFIG_FILE).read_text()) == config  # left as it was
+
+
 def test_a_stage_with_a_moving_average_exports_the_average_and_resumes_it(data, tmp_path):
     config = StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "unbroken", ema_decay=0.9,
                          preview_count=0, **TINY)
