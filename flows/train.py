@@ -76,5 +76,5 @@ def train_stage_flow(config_file: Path, out: Path) -> StageArtifacts:
     the weights it starts from: a finished run is skipped, an interrupted one resumes.
     """
     out = Path(out).resolve()
-    key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out, cache_dir=out / "cache"), out)
+    key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out), out)
     return run_stage(config, key, tracking_for(out), parent_run_id=None)

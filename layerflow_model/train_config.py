@@ -188,10 +188,10 @@ class TrainConfig(RunSettings):
         for stage in ("motion", "content"):
             if self.stage_settings(stage).trainable_every_n_blocks is not None:
                 raise ValueError(f"{stage}.trainable_every_n_blocks: only the base stage trains blocks")
-        for stage in ("base", "motion", "content"):
+        for stage in STAGES:
             if self.stage_settings(stage).trainable != "all":
                 raise ValueError(f"{stage}.trainable: a training run's stages train from its own base model; a "
-                                 "'prompt_readout' stage runs on its own (python -m layerflow_model.training)")
+                                 "'prompt_readout' stage runs on its own (layerflow train-stage)")
         return self
 
     def stage_settings(self, stage: StageName) -> StageSettings:
