@@ -88,11 +88,16 @@ def load_or_build_cache(pipeline, folders: list[Path], model_config: ModelConfig
     """The cache for these shard folders and this model, built on first use; returns it and its file."""
     path = Path(cache_dir) / cache_key(folders, model_config, pipeline) / CACHE_FILE
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tensors, keys = _encode_folders(pipeline, folders)
-        with atomic_output(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"keys": json.dumps(keys)})
+        _build_cache(pipeline, folders, path)
     return read_cache(path), path
+
+
+def _build_cache(pipeline, folders: list[Path], path: Path) -> None:
+    """Encode the folders and write the cache file; the stored tensors are freed before it is read back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors, keys = _encode_folders(pipeline, folders)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"keys": json.dumps(keys)})
 
 
 def read_cache(path: Path) -> LatentCache:
@@ -111,6 +116,7 @@ def read_cache(path: Path) -> LatentCache:
 
 @torch.no_grad()
 def _encode_folders(pipeline, folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The cache's tensors in ``STORE_DTYPE``, each batch narrowed as it is encoded (no float32 copy of the whole)."""
     latents, embeds, static, keys = [], [], [], []
     for folder in folders:
         batch = []
@@ -128,20 +134,21 @@ def _encode_folders(pipeline, folders: list[Path]) -> tuple[dict[str, torch.Tens
     if not keys:
         raise ValueError(f"data: the shard folders {[str(f) for f in folders]} hold no samples")
     return {
-        "latents": torch.cat(latents).to(STORE_DTYPE),  # (N, 4f, C, h, w)
-        "prompt_embeds": torch.cat(embeds).to(STORE_DTYPE),  # (N, 3, L, D)
-        "empty_embeds": _encode_prompts(pipeline, [EMPTY_PROMPTS])[0].to(STORE_DTYPE),  # (3, L, D)
+        "latents": torch.cat(latents),  # (N, 4f, C, h, w)
+        "prompt_embeds": torch.cat(embeds),  # (N, 3, L, D)
+        "empty_embeds": _encode_prompts(pipeline, [EMPTY_PROMPTS])[0],  # (3, L, D)
         "static": torch.tensor(static, dtype=torch.uint8),  # (N,)
     }, keys
 
 
 def _encode_clips(pipeline, samples) -> torch.Tensor:
-    """Samples -> latents (B, 4f, C, h, w), float32 on the CPU."""
+    """Samples -> latents (B, 4f, C, h, w), ``STORE_DTYPE`` on the CPU."""
     video = torch.stack([clip_to_video(s.clip) for s in samples])  # (B, 4, T, 3, H, W) in [-1, 1]
     codec = pipeline.vae
-    return encode_layers(codec, video.to(codec.device, codec.dtype)).float().cpu()
+    return encode_layers(codec, video.to(codec.device, codec.dtype)).cpu().to(STORE_DTYPE)
 
 
 def _encode_prompts(pipeline, prompts) -> torch.Tensor:
-    """Per-layer prompts -> (B, 3, L, D), float32 on the CPU."""
-    return encode_layer_prompts(pipeline.tokenizer, pipeline.text_encoder, prompts, pipeline.tokens_per_prompt).cpu()
+    """Per-layer prompts -> (B, 3, L, D), ``STORE_DTYPE`` on the CPU."""
+    return encode_layer_prompts(pipeline.tokenizer, pipeline.text_encoder, prompts,
+                                pipeline.tokens_per_prompt).cpu().to(STORE_DTYPE)
