@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from flows.cli_help import ReflowedHelpGroup
+
 app = typer.Typer(
+    cls=ReflowedHelpGroup,
     help="LayerFlow: layer-aware video generation — transparent foreground, clean background and blend.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

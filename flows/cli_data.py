@@ -11,8 +11,10 @@ import typer
 
 from data_recipes.build import DEFAULT_CHUNK_SIZE
 from data_recipes.registry import RECIPES
+from flows.cli_help import ReflowedHelpGroup
 
 data_app = typer.Typer(
+    cls=ReflowedHelpGroup,
     help=(
         "Layered training data: build webdataset shards (layers.npz + json per clip, manifest.json per folder) "
         "from a recipe, or export shards to the official LayerFlow folder layout."

@@ -35,6 +35,14 @@ def test_help_lists_every_command():
         assert command in result.output
 
 
+def test_a_commands_help_wraps_its_paragraphs_at_the_terminals_width():
+    # train-stage's docstring breaks "...the weights it / starts from..." at 120 columns in the source.
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["train-stage", "--help"]).output
+    text = [line.strip() for line in narrow.splitlines()]
+    assert "the weights it starts from: a finished run is skipped, an interrupted one" in text
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+
+
 def test_generate_writes_the_official_layout_and_videos(tiny_model, tmp_path):
     out = tmp_path / "generated"
     invoke("generate", "--model", tiny_model, "--out", out, "--fg-prompt", "a red circle",
