@@ -147,6 +147,14 @@ class ObjectiveConfig(StrictModel):
     generate_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="no layer given; None: one_step_fraction")
     loss_space: Literal["velocity", "sample"] = Field(
         default="velocity", description="what the loss compares: velocities, or clean layers (a clean-layer prediction)")
+    loss: Literal["squared_error", "energy_score"] = Field(
+        default="squared_error", description="squared error; or the energy score of two draws per sample against the "
+                                             "clean layers, which a one-step sampler meets by drawing one answer, "
+                                             "not their mean (needs loss_space sample)")
+    noise: Literal["per_pixel", "per_clip"] = Field(
+        default="per_pixel", description="the generated frames' noise: independent everywhere, or one draw per "
+                                         "latent channel shared by every frame and position of a clip (a one-step "
+                                         "sampler's randomness as one choice per clip; needs one_step_fraction 1)")
     text_dropout: float = Field(default=0.1, ge=0, le=1)
     layer_loss_weights: LayerLossWeights = LayerLossWeights()
 
@@ -165,6 +173,10 @@ class ObjectiveConfig(StrictModel):
                 )
         if self.loss_space == "sample" and self.prediction not in CLEAN_LAYER_PREDICTIONS:
             raise ValueError("loss_space: a loss on the clean layers needs prediction sample or preconditioned_sample")
+        if self.noise == "per_clip" and any(self.one_step_fraction_for(kind) < 1 for kind in get_args(TaskKind)):
+            raise ValueError("noise: per-clip noise is a one-step sampler's; set one_step_fraction 1 for every task")
+        if self.loss == "energy_score" and self.loss_space != "sample":
+            raise ValueError("loss: the energy score compares clean layers; set loss_space sample")
         return self
 
 

@@ -59,6 +59,7 @@ def build_pipeline(config: ModelConfig, seed: int = 0) -> LayerFlowPipeline:
         width=config.clip.width,
         fps=config.clip.fps,
         prediction=config.objective.prediction,
+        noise=config.objective.noise,
         **config.sampler.model_dump(),
     )
 

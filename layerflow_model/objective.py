@@ -17,6 +17,7 @@ from .conditioning import LAYER_ORDER, given_sub_clips, task_kind
 from .config import CLEAN_LAYER_PREDICTIONS, ObjectiveConfig, TaskKind
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
+ENERGY_SCORE_DRAWS = 2  # draws per sample under the energy score (two give an unbiased estimate of it)
 SIGMA_DATA = 0.5  # the clean latents' standard deviation assumed by the preconditioning (EDM's value)
 
 
@@ -63,6 +64,16 @@ def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
 
 def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+
+
+def draw_noise(shape: Sequence[int], kind: str, generator=None) -> torch.Tensor:
+    """Standard normal noise of ``shape`` (B, F, C, h, w), float32 on the CPU: ``kind`` "per_pixel" draws
+    every entry; "per_clip" one value per sample and channel, the same at every frame and position."""
+    if kind == "per_pixel":
+        return torch.randn(tuple(shape), generator=generator)
+    if kind == "per_clip":
+        return torch.randn(shape[0], 1, shape[2], 1, 1, generator=generator).expand(tuple(shape)).contiguous()
+    raise ValueError(f"noise must be per_pixel or per_clip, got {kind!r}")
 
 
 def noisy_latents(
@@ -147,11 +158,18 @@ def training_terms(
     frames weigh ``config.layer_loss_weights`` of their sub-clip (four equal sub-clips on F).
     The loss compares velocities, or with ``config.loss_space == "sample"`` the clean latents
     (the velocity loss times sigma^2: the same at sigma = 1). Each sample's one-step fraction
-    is its kind's (:meth:`ObjectiveConfig.one_step_fraction_for`).
+    is its kind's (:meth:`ObjectiveConfig.one_step_fraction_for`). With ``config.loss ==
+    "energy_score"`` every sample is drawn ``ENERGY_SCORE_DRAWS`` times from independent noise at
+    one sigma, so the terms hold ``ENERGY_SCORE_DRAWS * B`` rows, draw-major (:func:`energy_score`).
     """
     batch = latents.shape[0]
     sigma = sample_sigmas(batch, config, generator=generator, kinds=sample_kinds(given_frames)).to(latents.device)  # (B,)
-    noise = torch.randn(latents.shape, generator=generator).to(latents)  # (B, F, C, h, w)
+    draws = ENERGY_SCORE_DRAWS if config.loss == "energy_score" else 1
+    if draws > 1:  # each sample drawn again from its own noise at the same sigma: (draws * B, ...), draw-major
+        latents, prompt_embeds, given_frames = (x.repeat(draws, *[1] * (x.ndim - 1))
+                                                for x in (latents, prompt_embeds, given_frames))
+        sigma = sigma.repeat(draws)
+    noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
     output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample  # (B, F, C, h, w)
     layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
@@ -162,6 +180,32 @@ def training_terms(
                              loss_mask=loss_mask)
     return TrainingTerms(pred=velocity_from_output(output, noisy, sigma, config.prediction), target=noise - latents,
                          loss_mask=loss_mask)
+
+
+def objective_loss(terms: TrainingTerms, config: ObjectiveConfig) -> torch.Tensor:
+    """The scalar loss ``config.loss`` names: :func:`masked_mse` or :func:`energy_score`."""
+    return energy_score(terms) if config.loss == "energy_score" else masked_mse(terms)
+
+
+def energy_score(terms: TrainingTerms) -> torch.Tensor:
+    """Energy score of two draws per sample (Gneiting & Raftery 2007), a scalar: the mean over samples of
+    ``(|x1 - y| + |x2 - y|) / 2 - |x1 - x2| / 2``, |.| the root of the ``loss_mask``-weighted mean square
+    over the generated frames.
+
+    terms: rows ``(x1 of every sample, x2 of every sample)``, as :func:`training_terms` makes them for
+    ``loss == "energy_score"``. A strictly proper score: its expectation is least when the draws come
+    from the layers' own distribution given the inputs, so a one-step sampler trained on it draws one
+    of the answers a prompt allows, where a squared error is least at their mean.
+    """
+    first, second = terms.pred.chunk(ENERGY_SCORE_DRAWS)  # (B, F, C, h, w) each
+    target, loss_mask = terms.target[:first.shape[0]], terms.loss_mask[:first.shape[0]]
+    per_sample = (loss_mask.flatten(1).sum(1) * terms.pred[0, 0].numel()).clamp(min=1.0)  # (B,)
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # (B,); eps keeps the root's gradient finite
+        return (((a - b) ** 2 * loss_mask).flatten(1).sum(1) / per_sample + 1e-12).sqrt()
+
+    fit = (distance(first, target) + distance(second, target)) / 2
+    return (fit - distance(first, second) / 2).mean()
 
 
 def masked_mse(terms: TrainingTerms) -> torch.Tensor:

@@ -33,7 +33,7 @@ from .conditioning import (
     with_given_layers,
 )
 from .config import NUM_PROMPT_LAYERS
-from .objective import velocity_from_output
+from .objective import draw_noise, velocity_from_output
 from .text_encoders import encode_layer_prompts
 
 # diffusers' from_pretrained finds a folder's custom components only in modules already imported.
@@ -75,7 +75,8 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
     ``encode_video``/``decode_latents``: PixelUnshuffleCodec, FrameVAECodec or CogVideoXVAECodec),
     ``text_encoder`` + ``tokenizer`` (a transformers pair), ``scheduler``
     (FlowMatchEulerDiscreteScheduler). Config: the default clip shape, what the network
-    predicts ("velocity", "sample" or "noise") and the default sampling steps and guidance per
+    predicts ("velocity", "sample", "preconditioned_sample" or "noise"), the noise it starts from
+    ("per_pixel" or "per_clip", :func:`~.objective.draw_noise`) and the default sampling steps and guidance per
     kind of task (:class:`~.config.SamplerConfig`: ``{decompose,fill,generate}_steps``, None
     meaning ``num_inference_steps``; ``{decompose,fill,generate}_guidance``, None meaning
     ``guidance_scale``; ``decompose_flip_average``, ``decompose_refine_alpha``).
@@ -95,6 +96,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         width: int = 32,
         fps: int = 8,
         prediction: str = "velocity",
+        noise: str = "per_pixel",
         num_inference_steps: int = 20,
         decompose_steps: int | None = None,
         fill_steps: int | None = None,
@@ -111,7 +113,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             transformer=transformer, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
         )
         self.register_to_config(
-            num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction,
+            num_frames=num_frames, height=height, width=width, fps=fps, prediction=prediction, noise=noise,
             num_inference_steps=num_inference_steps, decompose_steps=decompose_steps, fill_steps=fill_steps,
             generate_steps=generate_steps, guidance_scale=guidance_scale, decompose_guidance=decompose_guidance,
             fill_guidance=fill_guidance, generate_guidance=generate_guidance,
@@ -293,7 +295,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             width // self.vae.spatial_compression,
         )
         dtype = self.transformer.dtype
-        noise = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device, dtype)
+        noise = draw_noise(latent_shape, self.config.noise, generator).to(device, dtype)
         given_frames = frame_mask(layer_mask, frames_per_layer)  # (B, F)
         if given is not None:
             video = torch.stack([clip_to_video(clip) for clip in given]).to(device)  # (B, 4, T, 3, H, W)

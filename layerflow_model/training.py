@@ -40,7 +40,7 @@ from .factory import build_pipeline
 from .latent_cache import LatentCache, load_or_build_cache
 from .lora import CONTENT, MOTION, add_adapter, load_adapter, set_motion_scale
 from .motion_check import motion_check
-from .objective import masked_mse, training_terms
+from .objective import objective_loss, training_terms
 from .pipeline import LayerFlowPipeline
 from .train_config import STAGE_PATH_FIELDS, StageConfig, load_model_config, read_stage_config
 from .transformer import STOCK_LACKS_WEIGHTS
@@ -67,8 +67,9 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     """
     if config.init_from is None:
         pipe = build_pipeline(model_config, seed=config.seed)
-    else:
+    else:  # it samples as this stage trains it: what it predicts, from which noise
         pipe = LayerFlowPipeline.from_pretrained(config.init_from)
+        pipe.register_to_config(prediction=model_config.objective.prediction, noise=model_config.objective.noise)
     if config.trainable == "prompt_readout" and pipe.transformer.prompt_readout is None:
         torch.manual_seed(config.seed)  # the new readout's start, as build_pipeline seeds a fresh model's
         pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
@@ -177,7 +178,7 @@ def draw_batch(cache: LatentCache, pools: dict, config: StageConfig, text_dropou
 
 
 def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, device, rng) -> torch.Tensor:
-    """Masked flow-matching MSE of one micro-batch (the motion LoRA scaled for its kind); a scalar."""
+    """The objective's loss of one micro-batch (the motion LoRA scaled for its kind); a scalar."""
     if batch.static is not None:
         set_batch_motion_scale(transformer, 1.0 if batch.static else 0.0, trainable)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -189,7 +190,7 @@ def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, 
         model_config.objective,
         generator=generator,
     )
-    return masked_mse(terms._replace(pred=terms.pred.float()))
+    return objective_loss(terms._replace(pred=terms.pred.float()), model_config.objective)
 
 
 #################################################################################

@@ -9,6 +9,9 @@ from layerflow_model.config import ObjectiveConfig
 from layerflow_model.conditioning import frame_mask, given_mask
 from layerflow_model.objective import (
     SIGMA_DATA,
+    TrainingTerms,
+    draw_noise,
+    energy_score,
     masked_mse,
     noisy_latents,
     preconditioning,
@@ -138,3 +141,48 @@ def test_layer_loss_weights_weigh_each_generated_sub_clip():
     torch.testing.assert_close(masked_mse(terms), alpha_mse)  # a weighted mean: only alpha counts
     with pytest.raises(ValidationError, match="alpha"):
         ObjectiveConfig(layer_loss_weights={"alpha": -1})
+
+
+def test_the_energy_score_prefers_draws_of_the_answers_where_squared_error_prefers_their_mean():
+    # Each prompt allows two answers, -1 and +1 everywhere, equally often.
+    answers = torch.where(torch.rand(4096, generator=torch.Generator().manual_seed(0)) < 0.5, -1.0, 1.0)
+    truth = answers[:, None, None, None, None].expand(-1, 4, 1, 2, 2)  # (B, F, C, h, w)
+
+    def draws_of(layers: torch.Tensor) -> TrainingTerms:  # two draws per sample, draw-major
+        return TrainingTerms(pred=layers, target=truth.repeat(2, 1, 1, 1, 1),
+                             loss_mask=torch.ones(2 * 4096, 4, 1, 1, 1))
+
+    means = draws_of(torch.zeros(2 * 4096, 4, 1, 2, 2))
+    drawn = torch.where(torch.rand(2 * 4096, generator=torch.Generator().manual_seed(1)) < 0.5, -1.0, 1.0)
+    answer_draws = draws_of(drawn[:, None, None, None, None].expand(-1, 4, 1, 2, 2))
+    assert energy_score(answer_draws) < 0.55 < 0.99 < energy_score(means)  # about 0.5 against exactly 1
+    assert masked_mse(means) < 1.01 < 1.9 < masked_mse(answer_draws)  # 1 against about 2
+
+
+def test_under_the_energy_score_each_sample_is_drawn_twice_from_its_own_noise():
+    pipe = build_pipeline(get_config("tiny"))
+    latents, embeds = torch.randn(2, 16, 48, 4, 4), torch.randn(2, 3, 8, 32)
+    given = frame_mask(torch.stack([given_mask(()), given_mask(("blend",))]), 4)
+    energy = ObjectiveConfig(prediction="sample", one_step_fraction=1.0, loss_space="sample", loss="energy_score")
+    terms = training_terms(pipe.transformer, latents, embeds, given, energy, torch.Generator().manual_seed(0))
+    assert terms.pred.shape == (4, 16, 48, 4, 4)  # (draws x B, ...): the first draws of both samples, then the second
+    torch.testing.assert_close(terms.target, latents.repeat(2, 1, 1, 1, 1))
+    assert not torch.equal(terms.pred[:2], terms.pred[2:])  # another noise, another draw
+    loss = energy_score(terms)
+    loss.backward()
+    assert torch.isfinite(loss)
+    with pytest.raises(ValidationError, match="loss: the energy score compares clean layers"):
+        ObjectiveConfig(prediction="sample", loss="energy_score")
+
+
+def test_per_clip_noise_is_one_draw_per_channel_shared_by_every_frame_and_position():
+    noise = draw_noise((3, 16, 48, 4, 4), "per_clip", torch.Generator().manual_seed(0))
+    assert noise.shape == (3, 16, 48, 4, 4)
+    assert torch.equal(noise, noise[:, :1, :, :1, :1].expand_as(noise))
+    assert not torch.equal(noise[0], noise[1]) and not torch.equal(noise[:, :, 0], noise[:, :, 1])
+    per_pixel = draw_noise((3, 16, 48, 4, 4), "per_pixel")
+    assert not torch.equal(per_pixel[..., 0, 0], per_pixel[..., 0, 1])
+    assert not torch.equal(per_pixel[:, 0], per_pixel[:, 1])
+    # A flow model's noisy inputs mix noise into every pixel; per-clip noise is a one-step sampler's.
+    with pytest.raises(ValidationError, match="noise: per-clip noise is a one-step sampler's"):
+        ObjectiveConfig(prediction="sample", one_step_fraction=1.0, generate_one_step_fraction=0.0, noise="per_clip")

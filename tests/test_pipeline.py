@@ -169,6 +169,19 @@ def test_one_step_from_pure_noise_returns_the_networks_clean_layers(prediction, 
     torch.testing.assert_close(out.latents[:, :12], output_scale * network_output[:, :12], atol=1e-5, rtol=0)  # fg, alpha, bg
 
 
+def test_a_one_step_sampler_on_per_clip_noise_starts_every_frame_and_position_from_one_draw(tmp_path):
+    tiny_pipeline({"objective.prediction": "sample", "objective.one_step_fraction": 1.0,
+                   "objective.noise": "per_clip"}).save_pretrained(tmp_path / "model")
+    pipe = LayerFlowPipeline.from_pretrained(tmp_path / "model")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.config.noise == "per_clip"
+    inputs = []
+    pipe.transformer.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    pipe(PROMPTS, num_inference_steps=1, guidance_scale=1.0, generator=torch.Generator().manual_seed(0))
+    (noise,) = inputs  # (1, 16, C, h, w): all four layers generated
+    assert torch.equal(noise, noise[:, :1, :, :1, :1].expand_as(noise))
+
+
 def test_bad_inputs_name_what_is_wrong(pipe):
     truth = ground_truth()
     with pytest.raises(ValueError, match="exactly one of `prompt` and `prompt_embeds`"):

@@ -131,6 +131,21 @@ def test_a_prompt_readout_trained_alone_on_a_finished_model_leaves_its_other_wei
     assert not np.array_equal(generated[0].alpha, generated[1].alpha)
 
 
+def test_a_model_trained_on_from_another_samples_as_its_stage_trained_it(stages, data, tmp_path):
+    # The finished tiny base model samples from per-pixel noise; trained on as a one-step sampler under the energy
+    # score from per-clip noise, the model it saves starts from per-clip noise too.
+    energy = with_overrides(load_model_config("tiny"), {
+        "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.loss_space": "sample",
+        "objective.loss": "energy_score", "objective.noise": "per_clip"})
+    (tmp_path / "energy.json").write_text(energy.model_dump_json())
+    assert LayerFlowPipeline.from_pretrained(stages["base"].model_dir).config.noise == "per_pixel"
+    trained = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "energy",
+                                      init_from=stages["base"].model_dir,
+                                      **{**TINY, "model": str(tmp_path / "energy.json")}))
+    config = LayerFlowPipeline.from_pretrained(trained.model_dir).config
+    assert (config.prediction, config.noise) == ("sample", "per_clip")
+
+
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):
     motion = stages["motion"]
     adapter = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
