@@ -56,7 +56,8 @@ def starting_point_hash(config: StageConfig) -> str:
     for folder in (config.init_from, config.motion_adapter):
         for file in sorted(Path(folder).rglob("*.safetensors")) if folder is not None else []:
             digest.update(file.relative_to(folder).as_posix().encode("utf-8"))
-            digest.update(hashlib.sha256(file.read_bytes()).digest())
+            with file.open("rb") as stream:  # streamed: a CogVideoX transformer is about 11 GB
+                digest.update(hashlib.file_digest(stream, "sha256").digest())
     return digest.hexdigest()[:16]
 
 
