@@ -41,8 +41,8 @@ def train(
         raise typer.BadParameter("give exactly one of --config and --profile")
     results = train_flow(out=out, profile=profile.value if profile else None, config_file=config,
                          from_stage=from_stage.value, seed=seed)
-    for stage, artifacts in results.items():
-        typer.echo(f"{stage}: {artifacts.model_dir or artifacts.adapter_dir} {artifacts.metrics or ''}".rstrip())
+    for artifacts in results.values():
+        echo_artifacts(artifacts)
 
 
 def train_stage(
@@ -59,5 +59,9 @@ def train_stage(
     """
     from flows.train import train_stage_flow
 
-    artifacts = train_stage_flow(config_file=config, out=out)
+    echo_artifacts(train_stage_flow(config_file=config, out=out))
+
+
+def echo_artifacts(artifacts) -> None:
+    """Print one line per finished stage: its name, its model or adapter folder, its end-of-stage metrics."""
     typer.echo(f"{artifacts.stage}: {artifacts.model_dir or artifacts.adapter_dir} {artifacts.metrics or ''}".rstrip())
