@@ -171,7 +171,8 @@ def training_terms(
         sigma = sigma.repeat(draws)
     noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
-    output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample  # (B, F, C, h, w)
+    # (draws * B, F, C, h, w)
+    output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample
     layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
     frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)
     loss_mask = ((~given_frames).to(latents.dtype) * frame_weights)[:, :, None, None, None]  # (B, F, 1, 1, 1)
