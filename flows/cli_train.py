@@ -16,6 +16,12 @@ from layerflow_model.train_config import PROFILES
 Profile = Enum("Profile", {name: name for name in PROFILES}, type=str)
 
 
+# --cache of train and train-stage: the latent caches are keyed by data and codec, so any run may share them.
+CacheFolder = Annotated[Optional[Path], typer.Option(
+    "--cache", help="latent cache folder (default OUT/cache); keyed by data and codec, so runs in other --out "
+                    "folders can share one")]
+
+
 class Stage(str, Enum):
     base = "base"
     motion = "motion"
@@ -28,6 +34,7 @@ def train(
     profile: Annotated[Optional[Profile], typer.Option("--profile", help="a named config: quick (a few minutes on 2 CPU cores, builds its own data), default (about 30 minutes) or gpu (one CUDA GPU, about 7 minutes on an H200)")] = None,
     from_stage: Annotated[Stage, typer.Option("--from-stage", help="first stage to run; earlier ones are reused from --out")] = Stage.base,
     seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="training seed (default: the config's)")] = None,
+    cache: CacheFolder = None,
 ) -> None:
     """Train the base model, the motion LoRA and the content LoRA, tracked in MLflow.
 
@@ -40,7 +47,7 @@ def train(
     if (config is None) == (profile is None):
         raise typer.BadParameter("give exactly one of --config and --profile")
     results = train_flow(out=out, profile=profile.value if profile else None, config_file=config,
-                         from_stage=from_stage.value, seed=seed)
+                         from_stage=from_stage.value, seed=seed, cache_dir=cache)
     for artifacts in results.values():
         echo_artifacts(artifacts)
 
@@ -49,6 +56,7 @@ def train_stage(
     config: Annotated[Path, typer.Argument(help="a stage config (YAML or JSON): stage, data, steps, lr, init_from, "
                                                 "trainable, ...; its out_dir and cache_dir are replaced")],
     out: Annotated[Path, typer.Option("--out", help="output folder: <stage>/<key>/, cache/, mlflow.db")],
+    cache: CacheFolder = None,
 ) -> None:
     """Train one stage from its own config file, tracked in MLflow: e.g. a prompt readout alone on a
     finished model (configs/readout-on-shipped.yaml).
@@ -59,7 +67,7 @@ def train_stage(
     """
     from flows.train import train_stage_flow
 
-    echo_artifacts(train_stage_flow(config_file=config, out=out))
+    echo_artifacts(train_stage_flow(config_file=config, out=out, cache_dir=cache))
 
 
 def echo_artifacts(artifacts) -> None:

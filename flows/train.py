@@ -37,14 +37,16 @@ def earlier_stages(out: Path, from_stage: StageName) -> dict[str, tuple[str, Sta
 @flow(name="layerflow-train")
 def train_flow(out: Path, profile: str | None = None, config_file: Path | None = None,
                from_stage: StageName = "base", parent_run_id: str | None = None,
-               seed: int | None = None) -> dict[str, StageArtifacts]:
+               seed: int | None = None, cache_dir: Path | None = None) -> dict[str, StageArtifacts]:
     """Train the stages from ``from_stage`` on; return each stage's artifacts. ``seed``, when
-    given, replaces the config's training seed.
+    given, replaces the config's training seed; ``cache_dir`` (default ``<out>/cache``) holds the
+    latent caches, keyed by data and codec, so runs in other folders on the same data can share it.
 
     Stage runs nest under a new parent MLflow run, or under ``parent_run_id`` (a run of the
     tracking store of ``out``, e.g. the pipeline's) when given; that run is left open.
     """
     out = Path(out).resolve()
+    cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
     config = load_training_config(profile, config_file, seed)
     clip = load_model_config(config.model).clip
     results = earlier_stages(out, from_stage)
@@ -57,7 +59,7 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
     tracking, parent = open_training_run(out, config, data, name=f"train-from-{from_stage}", run_id=parent_run_id)
     try:
         for stage in STAGES[STAGES.index(from_stage):]:
-            key, stage_config = keyed_stage_config(config, stage, out, data[stage], results)
+            key, stage_config = keyed_stage_config(config, stage, out, data[stage], results, cache_dir)
             results[stage] = (key, run_stage(stage_config, key, tracking, parent))
     except BaseException:
         if parent_run_id is None:
@@ -69,12 +71,13 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
 
 
 @flow(name="layerflow-train-stage")
-def train_stage_flow(config_file: Path, out: Path) -> StageArtifacts:
+def train_stage_flow(config_file: Path, out: Path, cache_dir: Path | None = None) -> StageArtifacts:
     """Train one stage from its own config file (a stage config, e.g. a prompt readout on a finished model)
-    in ``<out>/<stage>/<key>/`` with the cache in ``<out>/cache`` (the file's ``out_dir`` and ``cache_dir``
-    are replaced), tracked in an MLflow run of ``out``'s store. The key hashes the config, its data and
-    the weights it starts from: a finished run is skipped, an interrupted one resumes.
+    in ``<out>/<stage>/<key>/`` with the cache in ``cache_dir`` (default ``<out>/cache``; the file's
+    ``out_dir`` and ``cache_dir`` are replaced), tracked in an MLflow run of ``out``'s store. The key hashes
+    the config, its data and the weights it starts from: a finished run is skipped, an interrupted one resumes.
     """
     out = Path(out).resolve()
-    key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out), out)
+    cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
+    key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out), out, cache_dir)
     return run_stage(config, key, tracking_for(out), parent_run_id=None)

@@ -34,12 +34,14 @@ def stage_key(config: StageConfig, upstream_key: str = "") -> str:
 
 
 def keyed_stage_config(config: TrainConfig, stage: StageName, out: Path, data: list[Path],
-                       earlier: dict[str, tuple[str, StageArtifacts]]) -> tuple[str, StageConfig]:
+                       earlier: dict[str, tuple[str, StageArtifacts]],
+                       cache_dir: Path | None = None) -> tuple[str, StageConfig]:
     """(key, flat config) of one stage of a run in ``out``: its folder ``out/<stage>/<key>/``, its cache
-    ``out/cache``, built on the ``earlier`` stages' (key, artifacts) (``base`` for motion, both for content)."""
+    ``cache_dir`` (default ``out/cache``), built on the ``earlier`` stages' (key, artifacts) (``base`` for
+    motion, both for content)."""
     upstream = {"base": None, "motion": "base", "content": "motion"}[stage]
     stage_config = config.stage_config(
-        stage, out_dir=out / stage, cache_dir=out / "cache", data=data,
+        stage, out_dir=out / stage, cache_dir=cache_dir or out / "cache", data=data,
         init_from=earlier["base"][1].model_dir if stage != "base" else None,
         motion_adapter=earlier["motion"][1].adapter_dir if stage == "content" else None,
     )
@@ -61,11 +63,11 @@ def starting_point_hash(config: StageConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def keyed_standalone_stage(config: StageConfig, out: Path) -> tuple[str, StageConfig]:
+def keyed_standalone_stage(config: StageConfig, out: Path, cache_dir: Path | None = None) -> tuple[str, StageConfig]:
     """(key, config) of one stage run on its own in ``out``: its folder ``out/<stage>/<key>/``, its cache
-    ``out/cache``; the key hashes the config, its data and the weights it starts from."""
+    ``cache_dir`` (default ``out/cache``); the key hashes the config, its data and the weights it starts from."""
     key = stage_key(config, starting_point_hash(config))
-    return key, config.model_copy(update={"out_dir": out / config.stage / key, "cache_dir": out / "cache"})
+    return key, config.model_copy(update={"out_dir": out / config.stage / key, "cache_dir": cache_dir or out / "cache"})
 
 
 def write_done(artifacts: StageArtifacts, key: str) -> Path:

@@ -48,7 +48,7 @@ def export_inference_model(pipeline, folder: Path) -> Path:
 def sample_prompts(cache: LatentCache, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Prompt embeddings of ``count`` evenly spaced cached samples (B, 3, L, D), and empty ones alike."""
     index = torch.linspace(0, len(cache) - 1, count).round().long()
-    embeds = cache.prompt_embeds[index]  # (B, 3, L, D)
+    embeds = cache.prompt_embeds_at(index)  # (B, 3, L, D)
     return embeds, cache.empty_embeds.expand_as(embeds)
 
 

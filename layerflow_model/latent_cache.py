@@ -6,7 +6,7 @@ safetensors file under ``cache_dir/<key>/``, where the key hashes the shard fold
 content hashes (from their ``manifest.json``) with everything about the model that changes
 the tensors: codec, text encoder (a probe of its outputs, so random test encoders count),
 clip shape. Tensors are stored as float16 (the pixel codec's values k/255*2-1 to within
-5e-4) and widened to float32 when read.
+5e-4), kept so in memory, and widened to float32 a batch at a time.
 
 This module reads shards through ``data_recipes`` (the data library) and nothing else of it.
 """
@@ -40,10 +40,10 @@ _PROBE_PROMPTS = ["a red circle moving left", "blue and white stripes"]
 
 @dataclass(frozen=True)
 class LatentCache:
-    """Precomputed training inputs of N samples, float32.
+    """Precomputed training inputs of N samples, as stored (float16); read them through the ``*_at`` methods.
 
     latents (N, 4f, C, h, w): the four sub-clips' latents (fg, alpha, bg, blend);
-    prompt_embeds (N, 3, L, D): fg, bg, blend prompts; empty_embeds (3, L, D): empty prompts;
+    prompt_embeds (N, 3, L, D): fg, bg, blend prompts; empty_embeds (3, L, D) float32: empty prompts;
     static (N,) bool: the sample does not move (frozen clip or still image); keys: sample keys.
     """
 
@@ -59,6 +59,18 @@ class LatentCache:
     @property
     def frames_per_layer(self) -> int:
         return self.latents.shape[1] // 4
+
+    def latents_at(self, index: torch.Tensor) -> torch.Tensor:
+        """Latents of the samples at ``index`` (B,): (B, 4f, C, h, w) float32."""
+        return self.latents[index].float()
+
+    def prompt_embeds_at(self, index: torch.Tensor) -> torch.Tensor:
+        """Prompt embeddings of the samples at ``index`` (B,): (B, 3, L, D) float32."""
+        return self.prompt_embeds[index].float()
+
+    def pooled_prompt_embeds(self) -> torch.Tensor:
+        """Each sample's per-layer mean prompt token: (N, 3, D) float32."""
+        return self.prompt_embeds.mean(dim=2, dtype=torch.float32)
 
 
 def data_content_hash(folder: Path) -> str:
@@ -101,13 +113,13 @@ def _build_cache(pipeline, folders: list[Path], path: Path) -> None:
 
 
 def read_cache(path: Path) -> LatentCache:
-    """Read a cache file written by :func:`load_or_build_cache`."""
+    """Read a cache file written by :func:`load_or_build_cache`; its tensors stay float16 (half the memory)."""
     with safe_open(str(path), framework="pt") as f:
         keys = json.loads(f.metadata()["keys"])
     tensors = load_file(str(path))
     return LatentCache(
-        latents=tensors["latents"].float(),
-        prompt_embeds=tensors["prompt_embeds"].float(),
+        latents=tensors["latents"],
+        prompt_embeds=tensors["prompt_embeds"],
         empty_embeds=tensors["empty_embeds"].float(),
         static=tensors["static"].bool(),
         keys=keys,

@@ -166,10 +166,11 @@ def draw_batch(cache: LatentCache, pools: dict, config: StageConfig, text_dropou
     pool = pools[static]
     index = torch.from_numpy(rng.choice(pool, size=config.batch_size, replace=len(pool) < config.batch_size))
     dropped = torch.from_numpy(rng.random(config.batch_size) < text_dropout)  # (B,) True: empty prompts
-    embeds = torch.where(dropped[:, None, None, None], cache.empty_embeds, cache.prompt_embeds[index])  # (B, 3, L, D)
+    prompts = cache.prompt_embeds_at(index)  # (B, 3, L, D)
+    embeds = torch.where(dropped[:, None, None, None], cache.empty_embeds, prompts)
     layers = given_mask(TASK_GIVEN_LAYERS[task]).expand(config.batch_size, -1)  # (B, 4)
     return Batch(
-        latents=cache.latents[index],  # (B, 4f, C, h, w)
+        latents=cache.latents_at(index),  # (B, 4f, C, h, w)
         prompt_embeds=embeds,
         given_frames=frame_mask(layers, cache.frames_per_layer),  # (B, 4f)
         task=task,
@@ -264,7 +265,7 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     readout = pipe.transformer.prompt_readout
     if config.stage == "base" and readout is not None and readout.untrained:
         # The readout's data-dependent start, from the prompts' mean tokens (N, 3, D); a resume then loads trained ones.
-        readout.standardise_with(cache.prompt_embeds.mean(dim=2))
+        readout.standardise_with(cache.pooled_prompt_embeds())
     pools = sample_pools(cache, config)
     trainable = select_trainable(pipe.transformer, config)
     if config.gradient_checkpointing:

@@ -147,6 +147,26 @@ def test_one_stage_from_its_own_file_trains_a_readout_on_a_finished_model_keyed_
     assert keyed_standalone_stage(from_base, tmp_path)[0] != readout.out_dir.name  # other weights: another run
 
 
+def test_runs_in_two_output_folders_share_one_latent_cache(trained, tmp_path, monkeypatch):
+    out, first = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    stage_file = tmp_path / "base.yaml"
+    stage_file.write_text(yaml.safe_dump({"stage": "base", "model": "tiny", "device": "cpu",
+                                          "data": [str(out / "data" / "synthetic")], **SETTINGS}))
+    shared = tmp_path / "cache"
+
+    first_run = train_stage_flow(config_file=stage_file, out=tmp_path / "a", cache_dir=shared)
+    (cache_file,) = shared.glob("*/cache.safetensors")
+    built = cache_file.stat().st_mtime_ns
+    second_run = train_stage_flow(config_file=stage_file, out=tmp_path / "b", cache_dir=shared)
+
+    assert second_run.out_dir.parent == (tmp_path / "b" / "base").resolve()  # trained again, in its own folder
+    assert list(shared.glob("*/cache.safetensors")) == [cache_file]  # on the cache the first run built
+    assert cache_file.stat().st_mtime_ns == built
+    assert not (tmp_path / "a" / "cache").exists() and not (tmp_path / "b" / "cache").exists()
+    assert first_run.out_dir.name == second_run.out_dir.name  # same config and data: same key
+
+
 def test_the_cli_explains_itself_and_rejects_ambiguous_input(tmp_path):
     app = typer.Typer()
     app.command()(train)

@@ -90,7 +90,7 @@ def test_a_prompt_readout_is_standardised_on_the_training_prompts_and_trained(da
     weights = transformer_weights(base.model_dir)
     cache, _ = load_or_build_cache(LayerFlowPipeline.from_pretrained(base.model_dir), config.data, model,
                                    config.resolved_cache_dir)
-    pooled = cache.prompt_embeds.mean(dim=2)  # (N, 3, D): each training prompt's mean token
+    pooled = cache.pooled_prompt_embeds()  # (N, 3, D): each training prompt's mean token
     standardised = pooled * weights["prompt_readout.prompt_scale"] + weights["prompt_readout.prompt_shift"]
     assert standardised.mean(dim=0).abs().max() < 0.05  # set from them, then trained 4 steps
     assert (standardised.std(dim=0) - 1).abs().max() < 0.05
