@@ -147,10 +147,13 @@ class ObjectiveConfig(StrictModel):
     generate_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="no layer given; None: one_step_fraction")
     loss_space: Literal["velocity", "sample"] = Field(
         default="velocity", description="what the loss compares: velocities, or clean layers (a clean-layer prediction)")
-    loss: Literal["squared_error", "energy_score"] = Field(
-        default="squared_error", description="squared error; or the energy score of two draws per sample against the "
+    loss: Literal["squared_error", "energy_score", "nearest_draw"] = Field(
+        default="squared_error", description="squared error; the energy score of two draws per sample against the "
                                              "clean layers, which a one-step sampler meets by drawing one answer, "
-                                             "not their mean (needs loss_space sample)")
+                                             "not their mean (needs loss_space sample); or the squared error of the "
+                                             "nearest of nearest_draw_candidates draws (implicit maximum likelihood)")
+    nearest_draw_candidates: int = Field(default=8, ge=2, description="loss nearest_draw: draws (without gradient) "
+                                                                      "per sample that the nearest is picked from")
     noise: Literal["per_pixel", "per_clip"] = Field(
         default="per_pixel", description="the generated frames' noise: independent everywhere, or one draw per "
                                          "latent channel shared by every frame and position of a clip (a one-step "

@@ -143,6 +143,16 @@ def velocity_from_output(
     raise ValueError(f"prediction must be velocity, sample, preconditioned_sample or noise, got {prediction!r}")
 
 
+def frame_loss_weights(given_frames: torch.Tensor, config: ObjectiveConfig, dtype=torch.float32) -> torch.Tensor:
+    """(B, F) loss weight of each frame: its sub-clip's ``layer_loss_weights`` where generated, 0 where given.
+
+    given_frames: (B, F) bool, four equal sub-clips on F.
+    """
+    layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=dtype)  # (4,)
+    frame_weights = layer_weights.repeat_interleave(given_frames.shape[1] // 4).to(given_frames.device)  # (F,)
+    return (~given_frames).to(dtype) * frame_weights
+
+
 def training_terms(
     transformer,
     latents: torch.Tensor,
@@ -160,7 +170,9 @@ def training_terms(
     (the velocity loss times sigma^2: the same at sigma = 1). Each sample's one-step fraction
     is its kind's (:meth:`ObjectiveConfig.one_step_fraction_for`). With ``config.loss ==
     "energy_score"`` every sample is drawn ``ENERGY_SCORE_DRAWS`` times from independent noise at
-    one sigma, so the terms hold ``ENERGY_SCORE_DRAWS * B`` rows, draw-major (:func:`energy_score`).
+    one sigma, so the terms hold ``ENERGY_SCORE_DRAWS * B`` rows, draw-major (:func:`energy_score`);
+    with ``"nearest_draw"`` each sample's noise is the one of its candidates whose draw lies
+    nearest its layers (:func:`nearest_noise`).
     """
     batch = latents.shape[0]
     sigma = sample_sigmas(batch, config, generator=generator, kinds=sample_kinds(given_frames)).to(latents.device)  # (B,)
@@ -169,18 +181,43 @@ def training_terms(
         latents, prompt_embeds, given_frames = (x.repeat(draws, *[1] * (x.ndim - 1))
                                                 for x in (latents, prompt_embeds, given_frames))
         sigma = sigma.repeat(draws)
-    noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
+    if config.loss == "nearest_draw":
+        noise = nearest_noise(transformer, latents, prompt_embeds, given_frames, sigma, config, generator)
+    else:
+        noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
     # (draws * B, F, C, h, w)
     output = transformer(noisy, prompt_embeds, timestep=sigma * 1000.0, given_frames=given_frames).sample
-    layer_weights = torch.tensor(config.layer_loss_weights.in_layer_order(), dtype=latents.dtype)  # (4,)
-    frame_weights = layer_weights.repeat_interleave(latents.shape[1] // 4).to(latents.device)  # (F,)
-    loss_mask = ((~given_frames).to(latents.dtype) * frame_weights)[:, :, None, None, None]  # (B, F, 1, 1, 1)
+    loss_mask = frame_loss_weights(given_frames, config, latents.dtype)[:, :, None, None, None]  # (B, F, 1, 1, 1)
     if config.loss_space == "sample":
         return TrainingTerms(pred=sample_from_output(output, noisy, sigma, config.prediction), target=latents,
                              loss_mask=loss_mask)
     return TrainingTerms(pred=velocity_from_output(output, noisy, sigma, config.prediction), target=noise - latents,
                          loss_mask=loss_mask)
+
+
+@torch.no_grad()
+def nearest_noise(transformer, latents: torch.Tensor, prompt_embeds: torch.Tensor, given_frames: torch.Tensor,
+                  sigma: torch.Tensor, config: ObjectiveConfig, generator=None) -> torch.Tensor:
+    """The noise, of ``config.nearest_draw_candidates`` draws per sample, whose clean layers the network
+    puts nearest the sample's own (the generated frames' ``layer_loss_weights``-weighted squared error):
+    implicit maximum likelihood estimation (Li & Malik 2018), a one-step sampler trained on its nearest
+    draw covering every answer a prompt allows instead of returning their mean.
+
+    latents: (B, F, C, h, w); prompt_embeds: (B, 3, L, D); given_frames: (B, F) bool; sigma: (B,).
+    Returns (B, F, C, h, w) noise of kind ``config.noise``; the candidates run without gradient.
+    """
+    count, batch = config.nearest_draw_candidates, latents.shape[0]
+    repeated = [x.repeat(count, *[1] * (x.ndim - 1)) for x in (latents, prompt_embeds, given_frames, sigma)]
+    latents_k, prompt_embeds_k, given_frames_k, sigma_k = repeated  # candidate-major: (count * B, ...)
+    noise = draw_noise(latents_k.shape, config.noise, generator).to(latents)  # (count * B, F, C, h, w)
+    noisy = noisy_latents(latents_k, noise, sigma_k, given_frames_k)
+    output = transformer(noisy, prompt_embeds_k, timestep=sigma_k * 1000.0, given_frames=given_frames_k).sample
+    drawn = sample_from_output(output.float(), noisy, sigma_k, config.prediction)  # (count * B, F, C, h, w)
+    weights = frame_loss_weights(given_frames_k, config, latents.dtype)  # (count * B, F)
+    error = (((drawn - latents_k) ** 2).flatten(2).mean(2) * weights).sum(1)  # (count * B,)
+    nearest = error.view(count, batch).argmin(dim=0)  # (B,)
+    return noise.view(count, batch, *latents.shape[1:])[nearest, torch.arange(batch, device=latents.device)]
 
 
 def objective_loss(terms: TrainingTerms, config: ObjectiveConfig) -> torch.Tensor:

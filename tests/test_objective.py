@@ -12,7 +12,9 @@ from layerflow_model.objective import (
     TrainingTerms,
     draw_noise,
     energy_score,
+    frame_loss_weights,
     masked_mse,
+    nearest_noise,
     noisy_latents,
     preconditioning,
     sample_from_output,
@@ -173,6 +175,30 @@ def test_under_the_energy_score_each_sample_is_drawn_twice_from_its_own_noise():
     assert torch.isfinite(loss)
     with pytest.raises(ValidationError, match="loss: the energy score compares clean layers"):
         ObjectiveConfig(prediction="sample", loss="energy_score")
+
+
+def test_under_the_nearest_draw_each_sample_trains_on_the_candidate_drawn_nearest_its_layers():
+    pipe = build_pipeline(get_config("tiny"))
+    latents, embeds = torch.randn(2, 16, 48, 4, 4), torch.randn(2, 3, 8, 32)
+    given = frame_mask(torch.stack([given_mask(()), given_mask(("bg",))]), 4)  # generate; fill the foreground
+    nearest = ObjectiveConfig(prediction="sample", one_step_fraction=1.0, loss_space="sample", noise="per_clip",
+                              loss="nearest_draw", nearest_draw_candidates=4)
+
+    chosen = nearest_noise(pipe.transformer, latents, embeds, given, torch.ones(2), nearest,
+                           torch.Generator().manual_seed(0))
+
+    candidates = draw_noise((4 * 2, 16, 48, 4, 4), "per_clip", torch.Generator().manual_seed(0))
+    candidates = candidates.view(4, 2, 16, 48, 4, 4)  # candidate-major
+    with torch.no_grad():  # at sigma 1 the generated frames are the noise and the output is the draw
+        draws = [pipe.transformer(noisy_latents(latents, noise, torch.ones(2), given), embeds,
+                                  timestep=torch.full((2,), 1000.0), given_frames=given).sample for noise in candidates]
+    errors = torch.stack([(((drawn - latents) ** 2).mean(dim=(2, 3, 4)) * frame_loss_weights(given, nearest)).sum(1)
+                          for drawn in draws])  # (4 candidates, 2 samples)
+    for sample, best in enumerate(errors.argmin(dim=0).tolist()):
+        torch.testing.assert_close(chosen[sample], candidates[best, sample])
+    terms = training_terms(pipe.transformer, latents, embeds, given, nearest, torch.Generator().manual_seed(0))
+    assert terms.pred.shape == (2, 16, 48, 4, 4)  # one draw per sample trains: the nearest
+    masked_mse(terms).backward()
 
 
 def test_per_clip_noise_is_one_draw_per_channel_shared_by_every_frame_and_position():
