@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from flows.cli_train import train
 from flows.train import train_flow, train_stage_flow
-from layerflow_model.completion import keyed_standalone_stage
+from layerflow_model.completion import keyed_stage_config, keyed_standalone_stage
 from layerflow_model.config import with_overrides
-from layerflow_model.train_config import STAGES, load_model_config, read_stage_config
+from layerflow_model.train_config import STAGES, load_model_config, load_training_config, read_stage_config
 from tasks.tracking import EXPERIMENT, STAGE_TAG
 
 DEVICE_TRAINING = Path(__file__).resolve().parents[1] / "benchmarks" / "device_training.py"
@@ -165,6 +165,10 @@ def test_runs_in_two_output_folders_share_one_latent_cache(trained, tmp_path, mo
     assert cache_file.stat().st_mtime_ns == built
     assert not (tmp_path / "a" / "cache").exists() and not (tmp_path / "b" / "cache").exists()
     assert first_run.out_dir.name == second_run.out_dir.name  # same config and data: same key
+    # `layerflow train --cache` gives every stage of the chain the same folder
+    chain = load_training_config(None, write_config(tmp_path))
+    _, base = keyed_stage_config(chain, "base", tmp_path / "c", [out / "data" / "synthetic"], {}, shared)
+    assert base.resolved_cache_dir == shared and base.out_dir.parent == tmp_path / "c" / "base"
 
 
 def test_the_cli_explains_itself_and_rejects_ambiguous_input(tmp_path):
