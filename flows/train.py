@@ -46,7 +46,6 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
     tracking store of ``out``, e.g. the pipeline's) when given; that run is left open.
     """
     out = Path(out).resolve()
-    cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
     config = load_training_config(profile, config_file, seed)
     clip = load_model_config(config.model).clip
     results = earlier_stages(out, from_stage)
@@ -78,6 +77,5 @@ def train_stage_flow(config_file: Path, out: Path, cache_dir: Path | None = None
     the config, its data and the weights it starts from: a finished run is skipped, an interrupted one resumes.
     """
     out = Path(out).resolve()
-    cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
     key, config = keyed_standalone_stage(read_stage_config(config_file, out_dir=out), out, cache_dir)
     return run_stage(config, key, tracking_for(out), parent_run_id=None)

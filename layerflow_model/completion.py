@@ -33,6 +33,11 @@ def stage_key(config: StageConfig, upstream_key: str = "") -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
+def stage_cache_dir(out: Path, cache_dir: Path | None) -> Path:
+    """Where a run in ``out`` keeps its latent caches: ``cache_dir`` made absolute, or ``out/cache``."""
+    return Path(cache_dir).resolve() if cache_dir is not None else out / "cache"
+
+
 def keyed_stage_config(config: TrainConfig, stage: StageName, out: Path, data: list[Path],
                        earlier: dict[str, tuple[str, StageArtifacts]],
                        cache_dir: Path | None = None) -> tuple[str, StageConfig]:
@@ -41,7 +46,7 @@ def keyed_stage_config(config: TrainConfig, stage: StageName, out: Path, data: l
     motion, both for content)."""
     upstream = {"base": None, "motion": "base", "content": "motion"}[stage]
     stage_config = config.stage_config(
-        stage, out_dir=out / stage, cache_dir=cache_dir or out / "cache", data=data,
+        stage, out_dir=out / stage, cache_dir=stage_cache_dir(out, cache_dir), data=data,
         init_from=earlier["base"][1].model_dir if stage != "base" else None,
         motion_adapter=earlier["motion"][1].adapter_dir if stage == "content" else None,
     )
@@ -67,7 +72,8 @@ def keyed_standalone_stage(config: StageConfig, out: Path, cache_dir: Path | Non
     """(key, config) of one stage run on its own in ``out``: its folder ``out/<stage>/<key>/``, its cache
     ``cache_dir`` (default ``out/cache``); the key hashes the config, its data and the weights it starts from."""
     key = stage_key(config, starting_point_hash(config))
-    return key, config.model_copy(update={"out_dir": out / config.stage / key, "cache_dir": cache_dir or out / "cache"})
+    return key, config.model_copy(update={"out_dir": out / config.stage / key,
+                                          "cache_dir": stage_cache_dir(out, cache_dir)})
 
 
 def write_done(artifacts: StageArtifacts, key: str) -> Path:

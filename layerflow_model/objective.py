@@ -143,6 +143,11 @@ def velocity_from_output(
     raise ValueError(f"prediction must be velocity, sample, preconditioned_sample or noise, got {prediction!r}")
 
 
+def repeat_rows(times: int, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each tensor (B, ...) stacked ``times`` over on its first axis: (times * B, ...), copy-major."""
+    return tuple(x.repeat(times, *[1] * (x.ndim - 1)) for x in tensors)
+
+
 def frame_loss_weights(given_frames: torch.Tensor, config: ObjectiveConfig, dtype=torch.float32) -> torch.Tensor:
     """(B, F) loss weight of each frame: its sub-clip's ``layer_loss_weights`` where generated, 0 where given.
 
@@ -178,9 +183,7 @@ def training_terms(
     sigma = sample_sigmas(batch, config, generator=generator, kinds=sample_kinds(given_frames)).to(latents.device)  # (B,)
     draws = ENERGY_SCORE_DRAWS if config.loss == "energy_score" else 1
     if draws > 1:  # each sample drawn again from its own noise at the same sigma: (draws * B, ...), draw-major
-        latents, prompt_embeds, given_frames = (x.repeat(draws, *[1] * (x.ndim - 1))
-                                                for x in (latents, prompt_embeds, given_frames))
-        sigma = sigma.repeat(draws)
+        latents, prompt_embeds, given_frames, sigma = repeat_rows(draws, latents, prompt_embeds, given_frames, sigma)
     if config.loss == "nearest_draw":
         noise = nearest_noise(transformer, latents, prompt_embeds, given_frames, sigma, config, generator)
     else:
@@ -208,8 +211,8 @@ def nearest_noise(transformer, latents: torch.Tensor, prompt_embeds: torch.Tenso
     Returns (B, F, C, h, w) noise of kind ``config.noise``; the candidates run without gradient.
     """
     count, batch = config.nearest_draw_candidates, latents.shape[0]
-    repeated = [x.repeat(count, *[1] * (x.ndim - 1)) for x in (latents, prompt_embeds, given_frames, sigma)]
-    latents_k, prompt_embeds_k, given_frames_k, sigma_k = repeated  # candidate-major: (count * B, ...)
+    latents_k, prompt_embeds_k, given_frames_k, sigma_k = repeat_rows(  # candidate-major: (count * B, ...)
+        count, latents, prompt_embeds, given_frames, sigma)
     noise = draw_noise(latents_k.shape, config.noise, generator).to(latents)  # (count * B, F, C, h, w)
     noisy = noisy_latents(latents_k, noise, sigma_k, given_frames_k)
     output = transformer(noisy, prompt_embeds_k, timestep=sigma_k * 1000.0, given_frames=given_frames_k).sample
@@ -221,7 +224,8 @@ def nearest_noise(transformer, latents: torch.Tensor, prompt_embeds: torch.Tenso
 
 
 def objective_loss(terms: TrainingTerms, config: ObjectiveConfig) -> torch.Tensor:
-    """The scalar loss ``config.loss`` names: :func:`masked_mse` or :func:`energy_score`."""
+    """The scalar loss ``config.loss`` names: :func:`energy_score`, else (squared error, on every
+    sample's own or its nearest draw) :func:`masked_mse`."""
     return energy_score(terms) if config.loss == "energy_score" else masked_mse(terms)
 
 
