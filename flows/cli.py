@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from flows.cli_help import ReflowedHelpGroup
+from flows.cli_train import CacheFolder
 
 app = typer.Typer(
     cls=ReflowedHelpGroup,
@@ -66,13 +67,14 @@ def pipeline(
     device: Device = "cpu",
     seed: Annotated[Optional[int], typer.Option(
         min=0, help="training seed (default: the profile's); data and evaluation clips stay the same")] = None,
+    cache: CacheFolder = None,
 ) -> None:
     """The whole pipeline: layered shards -> base -> motion -> content -> evaluation (Prefect + MLflow)."""
     from .pipeline import PIPELINE_EVAL, pipeline_flow
 
     if profile not in PIPELINE_EVAL:
         raise typer.BadParameter(f"unknown profile {profile!r}; choose one of {sorted(PIPELINE_EVAL)}", param_hint="--profile")
-    model = pipeline_flow(profile=profile, out=out, device=device, seed=seed)
+    model = pipeline_flow(profile=profile, out=out, device=device, seed=seed, cache_dir=cache)
     typer.echo(f"model: {model}\nreport: {Path(out) / 'eval' / 'report' / 'report.md'}\nMLflow store: {Path(out) / 'mlflow.db'}")
 
 

@@ -16,7 +16,7 @@ from layerflow_model.train_config import PROFILES
 Profile = Enum("Profile", {name: name for name in PROFILES}, type=str)
 
 
-# --cache of train and train-stage: the latent caches are keyed by data and codec, so any run may share them.
+# --cache of pipeline, train and train-stage: the latent caches are keyed by data and codec, so any run may share them.
 CacheFolder = Annotated[Optional[Path], typer.Option(
     "--cache", help="latent cache folder (default OUT/cache); keyed by data and codec, so runs in other --out "
                     "folders can share one")]

@@ -7,6 +7,7 @@ training flow's stage runs and the evaluation run nest under it. Everything land
     out/base|motion|content/<key>/   each stage's checkpoints, samples, model or adapter
     out/model/       the exported inference model (a LayerFlowPipeline folder)
     out/eval/        the evaluation report, scores and previews
+    out/cache/       the latent caches of the training data (or the folder given as ``cache_dir``)
     out/mlflow.db    the MLflow store (unless MLFLOW_TRACKING_URI points at a server)
 
 A rerun skips finished stages and rebuilds only missing shards, so it resumes where a killed
@@ -39,18 +40,20 @@ PIPELINE_EVAL = {"quick": PipelineEval(count=4), "default": PipelineEval(count=6
 
 @flow(name="layerflow-pipeline")
 def pipeline_flow(profile: str = "quick", out: Path = Path("runs/quick"), device: str = "cpu",
-                  seed: int | None = None) -> Path:
+                  seed: int | None = None, cache_dir: Path | None = None) -> Path:
     """Build data, train the three stages and evaluate, for a training profile; returns the model folder.
 
     ``seed`` replaces the profile's training seed (None: the profile's); the data and the
-    evaluation clips stay the same, so runs over seeds differ only by training.
+    evaluation clips stay the same, so runs over seeds differ only by training. ``cache_dir``
+    (default ``<out>/cache``) holds the latent caches; they are keyed by data and codec, and the
+    data builds the same in any folder, so pipelines in other folders can share one.
     """
     if profile not in PIPELINE_EVAL:
         raise ValueError(f"profile: unknown {profile!r}; choose one of {sorted(PIPELINE_EVAL)}")
     out = Path(out).resolve()
     tracking, run_id = open_pipeline_run(out, profile)
     try:
-        stages = train_flow(out=out, profile=profile, parent_run_id=run_id, seed=seed)
+        stages = train_flow(out=out, profile=profile, parent_run_id=run_id, seed=seed, cache_dir=cache_dir)
         model = publish_model(stages["content"].model_dir, out / "model")
         settings = PIPELINE_EVAL[profile]
         evaluate_flow(

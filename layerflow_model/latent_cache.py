@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from data_recipes.manifest import MANIFEST_NAME, read_manifest
 from data_recipes.shards import iter_samples
@@ -128,21 +129,29 @@ def read_cache(path: Path) -> LatentCache:
 
 @torch.no_grad()
 def _encode_folders(pipeline, folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The cache's tensors in ``STORE_DTYPE``, each batch narrowed as it is encoded (no float32 copy of the whole)."""
+    """The cache's tensors in ``STORE_DTYPE``, each batch narrowed as it is encoded (no float32 copy of the whole);
+    a progress bar counts the clips against the folders' manifests."""
     latents, embeds, static, keys = [], [], [], []
-    for folder in folders:
-        batch = []
-        for sample in iter_samples(folder):
-            batch.append(sample)
-            if len(batch) == ENCODE_BATCH:
-                latents.append(_encode_clips(pipeline, batch))
-                embeds.append(_encode_prompts(pipeline, [s.prompts for s in batch]))
-                batch = []
-            static.append(sample.static)
-            keys.append(sample.key)
-        if batch:
-            latents.append(_encode_clips(pipeline, batch))
-            embeds.append(_encode_prompts(pipeline, [s.prompts for s in batch]))
+    progress = tqdm(total=sum(read_manifest(folder).total for folder in folders), desc="encoding the latent cache",
+                    unit="clip")
+
+    def encode(batch: list) -> None:
+        latents.append(_encode_clips(pipeline, batch))
+        embeds.append(_encode_prompts(pipeline, [s.prompts for s in batch]))
+        progress.update(len(batch))
+
+    with progress:
+        for folder in folders:
+            batch = []
+            for sample in iter_samples(folder):
+                batch.append(sample)
+                if len(batch) == ENCODE_BATCH:
+                    encode(batch)
+                    batch = []
+                static.append(sample.static)
+                keys.append(sample.key)
+            if batch:
+                encode(batch)
     if not keys:
         raise ValueError(f"data: the shard folders {[str(f) for f in folders]} hold no samples")
     return {

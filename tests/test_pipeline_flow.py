@@ -28,10 +28,11 @@ def runs_by_name(out):
 
 @pytest.mark.timeout(1800)  # about 5 minutes on 2 idle cores; much longer when the machine is shared
 def test_quick_pipeline_end_to_end_then_a_rerun_skips_finished_work(prefect_server, tmp_path):
-    out = tmp_path / "quick"
-    command = ["pipeline", "--profile", "quick", "--out", str(out), "--seed", "3"]  # the profile with training seed 3
-    result = runner.invoke(app, command)
+    out, cache = tmp_path / "quick", tmp_path / "latent-cache"  # the cache outside the run folder, to share
+    command = ["pipeline", "--profile", "quick", "--out", str(out), "--seed", "3", "--cache", str(cache)]
+    result = runner.invoke(app, command)  # the profile with training seed 3
     assert result.exit_code == 0, result.output
+    assert list(cache.glob("*/cache.safetensors")) and not (out / "cache").exists()
 
     # One parent run; base, motion, content and eval nested under it, all finished.
     runs = runs_by_name(out)

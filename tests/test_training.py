@@ -271,13 +271,15 @@ def test_content_run_measures_the_motion_lora(stages):
         metrics["motion_check.free_change"] / metrics["motion_check.static_change"])
 
 
-def test_batches_follow_the_task_mixture_and_content_batches_are_of_one_kind(data, tmp_path):
+def test_batches_follow_the_task_mixture_and_content_batches_are_of_one_kind(data, tmp_path, capsys):
     config = StageConfig(stage="content", data=[data["static"], data["moving"]], out_dir=tmp_path,
                          init_from=Path("base"), motion_adapter=Path("motion"), task_mixture=TaskMixture(
                              generate=0, decompose=1, fill_background=0, fill_foreground=0), **TINY)
     pipe = stage_pipeline(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path, **TINY), load_model_config("tiny"))
     cache, _ = load_or_build_cache(pipe, config.data, load_model_config("tiny"), tmp_path / "cache")
     assert cache.latents.shape == (12, 16, 48, 4, 4)  # 6 frozen + 6 moving; 4 sub-clips x 4 frames
+    progress = capsys.readouterr().err  # the encoding's progress bar, counted against the manifests
+    assert "encoding the latent cache: 100%" in progress and "12/12" in progress
     pools = sample_pools(cache, config)
     kinds = []
     for step in range(20):
