@@ -172,10 +172,11 @@ def _encode(
     frames: np.ndarray,
     fps: Fraction,
 ) -> Path:
-    """Encode uint8 frames (T, H, W, 3 or 4) with one codec; atomic on ``path``."""
+    """Encode uint8 frames (T, H, W, 3 or 4) with one codec; atomic on ``path``. The container is written
+    bit-exact (no random segment UID, date or muxer version), so the same frames make the same file."""
     frame_format = "rgba" if frames.shape[-1] == 4 else "rgb24"
     with atomic_output(path) as tmp:
-        with av.open(str(tmp), "w", format=container_format) as container:
+        with av.open(str(tmp), "w", format=container_format, options={"fflags": "+bitexact"}) as container:
             stream = container.add_stream(codec, rate=fps)
             stream.height, stream.width = frames.shape[1:3]
             stream.pix_fmt = pix_fmt

@@ -61,6 +61,16 @@ def test_prores_4444_keeps_alpha_within_one_level(tmp_path):
     assert video.fps == 8.0
 
 
+@pytest.mark.parametrize("write, name", [(write_rgba_webm, "disc.webm"), (write_rgba_prores, "disc.mov"),
+                                         (lambda path, rgb, alpha, fps: write_rgb_mp4(path, rgb, fps), "disc.mp4")])
+def test_the_same_frames_make_the_same_file(tmp_path, write, name):
+    rgb, alpha = moving_disc()
+    first = write(tmp_path / "first" / name, rgb, alpha, fps=8)
+    second = write(tmp_path / "second" / name, rgb, alpha, fps=8)
+
+    assert first.read_bytes() == second.read_bytes()  # so a run's outputs hash the same when it is repeated
+
+
 def test_png_sequence_is_exact(tmp_path):
     rgb, alpha = moving_disc()
     folder = write_png_sequence(tmp_path / "disc", rgb, alpha)
