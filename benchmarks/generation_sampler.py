@@ -15,7 +15,10 @@ their mean). The model is a checkpoint of a ``quality_vs_steps.py`` run (``--run
 ``--average``) or a saved pipeline (``--model``; default: the shipped model). Prints the ground
 truth's accuracy (the oracle's ceiling on these clips), one JSON line per setting, then a
 Markdown table; ``--previews DIR`` also draws each setting's first clips beside their truth
-(``DIR/steps<S>-guidance<G>/<clip>.png``).
+(``DIR/steps<S>-guidance<G>/<clip>.png``). ``--encoded-noise`` (a model trained with
+``objective.loss`` encoded_noise) starts each clip from the noise its noise encoder reads off the
+clip's own layers (the mean it encodes) instead of a standard normal draw: what the sampler makes
+when handed each clip's own code, the ceiling of its draws.
 
     python benchmarks/generation_sampler.py --run runs/gen-flow --count 64 --steps 1 5 10 20 50 --guidance 1 3 6
 """
@@ -35,6 +38,7 @@ from data_recipes.oracle import matte_travel
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import seed_split, synthetic_samples
 from layerflow_model import LayeredClip
+from layerflow_model.conditioning import clip_to_video, encode_layers
 from layerflow_model.metrics import json_safe
 from layerflow_model.pipeline import LayerFlowPipeline
 from layerflow_model.preview import write_comparison_grid
@@ -48,18 +52,28 @@ VALIDATION_SEED = 1_010_000
 
 @torch.no_grad()
 def generate(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], steps: int, guidance: float,
-             batch_size: int, seed: int, task: str = "generate") -> list[LayeredClip]:
+             batch_size: int, seed: int, task: str = "generate", encoded: bool = False) -> list[LayeredClip]:
     """Layered clips (values in [0, 1]) made from each sample's prompts alone (``task`` generate) or from its
     prompts and the layers ``task`` is given of its clip (a fill), ``batch_size`` at a time, the noise of
-    every batch drawn from one generator seeded ``seed``."""
+    every batch drawn from one generator seeded ``seed``, or with ``encoded`` each clip's :func:`encoded_noise`."""
     generator = torch.Generator().manual_seed(seed)
     clips: list[LayeredClip] = []
     for start in range(0, len(samples), batch_size):
         batch = samples[start:start + batch_size]
         given = None if task == "generate" else [s.clip for s in batch]
         clips += pipe([s.prompts for s in batch], given=given, task=task, num_inference_steps=steps,
-                      guidance_scale=guidance, generator=generator).clips
+                      guidance_scale=guidance, generator=generator,
+                      latents=encoded_noise(pipe, batch) if encoded else None).clips
     return clips
+
+
+@torch.no_grad()
+def encoded_noise(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample]) -> torch.Tensor:
+    """(B, F, C, h, w) per-clip noise: the mean the model's noise encoder reads off each sample's own layers."""
+    video = torch.stack([clip_to_video(s.clip) for s in samples])  # (B, 4, T, 3, H, W) in [-1, 1]
+    clean = encode_layers(pipe.vae, video.to(pipe.vae.device, pipe.vae.dtype)).to(pipe.transformer.dtype)
+    mean, _ = pipe.transformer.noise_encoder(clean)  # (B, C)
+    return mean[:, None, :, None, None].expand(clean.shape)
 
 
 def mean_travel(clips: Sequence[LayeredClip]) -> float:
@@ -81,10 +95,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--previews", type=Path, default=None,
                         help="write each setting's first --preview-count clips beside their truth as PNGs here")
     parser.add_argument("--preview-count", type=int, default=2)
+    parser.add_argument("--encoded-noise", action="store_true",
+                        help="start each clip from the noise the model's noise encoder reads off its own layers")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     pipe, label = pipeline_from_options(parser, args)
+    if args.encoded_noise and pipe.transformer.noise_encoder is None:
+        parser.error("--encoded-noise: this model has no noise encoder (train one with objective.loss encoded_noise)")
     try:
         split = seed_split(args.first_seed)
         samples = synthetic_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
@@ -101,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for steps in args.steps:
         for guidance in args.guidance:
             start = time.perf_counter()
-            clips = generate(pipe, samples, steps, guidance, args.batch_size, args.seed)
+            clips = generate(pipe, samples, steps, guidance, args.batch_size, args.seed, encoded=args.encoded_noise)
             seconds = (time.perf_counter() - start) / len(samples)
             attributes = scorer.attribute_accuracy(clips)  # the oracle reads each clip once
             row = {"steps": steps, "guidance": guidance, **scorer.layer_scores(clips),

@@ -147,13 +147,18 @@ class ObjectiveConfig(StrictModel):
     generate_one_step_fraction: float | None = Field(default=None, ge=0, le=1, description="no layer given; None: one_step_fraction")
     loss_space: Literal["velocity", "sample"] = Field(
         default="velocity", description="what the loss compares: velocities, or clean layers (a clean-layer prediction)")
-    loss: Literal["squared_error", "energy_score", "nearest_draw"] = Field(
+    loss: Literal["squared_error", "energy_score", "nearest_draw", "encoded_noise"] = Field(
         default="squared_error", description="squared error; the energy score of two draws per sample against the "
                                              "clean layers, which a one-step sampler meets by drawing one answer, "
-                                             "not their mean (needs loss_space sample); or the squared error of the "
-                                             "nearest of nearest_draw_candidates draws (implicit maximum likelihood)")
+                                             "not their mean (needs loss_space sample); the squared error of the "
+                                             "nearest of nearest_draw_candidates draws (implicit maximum likelihood); "
+                                             "or the squared error of the draw from noise encoded from the sample's "
+                                             "own layers, plus encoded_noise_kl_weight x its KL to the standard "
+                                             "normal (a conditional VAE; needs noise per_clip)")
     nearest_draw_candidates: int = Field(default=8, ge=2, description="loss nearest_draw: draws (without gradient) "
                                                                       "per sample that the nearest is picked from")
+    encoded_noise_kl_weight: float = Field(default=1e-3, gt=0, description="loss encoded_noise: weight of the "
+                                                                           "encoded noise's KL (nats a sample)")
     noise: Literal["per_pixel", "per_clip"] = Field(
         default="per_pixel", description="the generated frames' noise: independent everywhere, or one draw per "
                                          "latent channel shared by every frame and position of a clip (a one-step "
@@ -178,6 +183,8 @@ class ObjectiveConfig(StrictModel):
             raise ValueError("loss_space: a loss on the clean layers needs prediction sample or preconditioned_sample")
         if self.noise == "per_clip" and any(self.one_step_fraction_for(kind) < 1 for kind in get_args(TaskKind)):
             raise ValueError("noise: per-clip noise is a one-step sampler's; set one_step_fraction 1 for every task")
+        if self.loss == "encoded_noise" and self.noise != "per_clip":
+            raise ValueError("loss: encoded noise is one draw per clip and latent channel; set noise per_clip")
         if self.loss == "energy_score" and self.loss_space != "sample":
             raise ValueError("loss: the energy score compares clean layers; set loss_space sample")
         return self

@@ -15,6 +15,7 @@ import torch
 
 from .conditioning import LAYER_ORDER, given_sub_clips, task_kind
 from .config import CLEAN_LAYER_PREDICTIONS, ObjectiveConfig, TaskKind
+from .noise_encoder import draw_encoded, kl_to_standard_normal
 
 MIN_DENOMINATOR = 0.05  # clamp on sigma (or 1 - sigma) when converting predictions to velocity
 ENERGY_SCORE_DRAWS = 2  # draws per sample under the energy score (two give an unbiased estimate of it)
@@ -27,6 +28,7 @@ class TrainingTerms(NamedTuple):
     pred: torch.Tensor  # (B, F, C, h, w) predicted velocity (loss_space "sample": predicted clean latents)
     target: torch.Tensor  # (B, F, C, h, w) true velocity (loss_space "sample": clean latents)
     loss_mask: torch.Tensor  # (B, F, 1, 1, 1) the layer's loss weight for generated frames, 0 for given frames
+    noise_kl: torch.Tensor | None = None  # (B,) loss "encoded_noise": the encoded noise's KL to N(0, 1), nats
 
 
 def sample_sigmas(batch_size: int, config: ObjectiveConfig, generator=None, device=None,
@@ -177,15 +179,21 @@ def training_terms(
     "energy_score"`` every sample is drawn ``ENERGY_SCORE_DRAWS`` times from independent noise at
     one sigma, so the terms hold ``ENERGY_SCORE_DRAWS * B`` rows, draw-major (:func:`energy_score`);
     with ``"nearest_draw"`` each sample's noise is the one of its candidates whose draw lies
-    nearest its layers (:func:`nearest_noise`).
+    nearest its layers (:func:`nearest_noise`); with ``"encoded_noise"`` it is drawn from what the
+    transformer's noise encoder reads off the sample's layers, and the terms carry its KL.
     """
     batch = latents.shape[0]
     sigma = sample_sigmas(batch, config, generator=generator, kinds=sample_kinds(given_frames)).to(latents.device)  # (B,)
     draws = ENERGY_SCORE_DRAWS if config.loss == "energy_score" else 1
     if draws > 1:  # each sample drawn again from its own noise at the same sigma: (draws * B, ...), draw-major
         latents, prompt_embeds, given_frames, sigma = repeat_rows(draws, latents, prompt_embeds, given_frames, sigma)
+    noise_kl = None
     if config.loss == "nearest_draw":
         noise = nearest_noise(transformer, latents, prompt_embeds, given_frames, sigma, config, generator)
+    elif config.loss == "encoded_noise":
+        mean, log_var = transformer.noise_encoder(latents)  # (B, C) each
+        noise = draw_encoded(mean, log_var, generator)[:, None, :, None, None].expand(latents.shape)
+        noise_kl = kl_to_standard_normal(mean, log_var)  # (B,)
     else:
         noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
     noisy = noisy_latents(latents, noise, sigma, given_frames)
@@ -194,9 +202,9 @@ def training_terms(
     loss_mask = frame_loss_weights(given_frames, config, latents.dtype)[:, :, None, None, None]  # (B, F, 1, 1, 1)
     if config.loss_space == "sample":
         return TrainingTerms(pred=sample_from_output(output, noisy, sigma, config.prediction), target=latents,
-                             loss_mask=loss_mask)
+                             loss_mask=loss_mask, noise_kl=noise_kl)
     return TrainingTerms(pred=velocity_from_output(output, noisy, sigma, config.prediction), target=noise - latents,
-                         loss_mask=loss_mask)
+                         loss_mask=loss_mask, noise_kl=noise_kl)
 
 
 @torch.no_grad()
@@ -225,8 +233,13 @@ def nearest_noise(transformer, latents: torch.Tensor, prompt_embeds: torch.Tenso
 
 def objective_loss(terms: TrainingTerms, config: ObjectiveConfig) -> torch.Tensor:
     """The scalar loss ``config.loss`` names: :func:`energy_score`, else (squared error, on every
-    sample's own or its nearest draw) :func:`masked_mse`."""
-    return energy_score(terms) if config.loss == "energy_score" else masked_mse(terms)
+    sample's own, its nearest or its encoded draw) :func:`masked_mse`, plus for the encoded draw
+    ``encoded_noise_kl_weight`` times the mean KL of its noise."""
+    if config.loss == "energy_score":
+        return energy_score(terms)
+    if config.loss == "encoded_noise":
+        return masked_mse(terms) + config.encoded_noise_kl_weight * terms.noise_kl.mean()
+    return masked_mse(terms)
 
 
 def energy_score(terms: TrainingTerms) -> torch.Tensor:

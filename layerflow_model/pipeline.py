@@ -218,6 +218,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         return_dict: bool = True,
         flip_average: bool | None = None,
         refine_alpha: bool | None = None,
+        latents: torch.Tensor | None = None,
     ):
         """Sample layered clips.
 
@@ -232,8 +233,9 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         refine_alpha: where the model's alpha is unsure, solve alpha and fg from the compositing
         equation against the given blend (:func:`~.compositing.refine_by_compositing`; after
         the mirrored passes are averaged); needs the blend given; None takes the config's
-        (:meth:`default_refine_alpha`; never with ``output_type="latent"``). Returns
-        :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
+        (:meth:`default_refine_alpha`; never with ``output_type="latent"``). latents: (B, F, C, h, w)
+        the starting noise of the generated sub-clips, as diffusers pipelines take it, instead of a draw
+        from ``generator``. Returns :class:`LayerFlowPipelineOutput` (``output_type="latent"`` skips decoding).
         """
         # 1. Defaults and checks
         num_frames = num_frames or self.config.num_frames
@@ -261,7 +263,8 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
                                  "and output_type 'clip'")
             passes = [self(prompt, [flip_clip(clip, axes) for clip in given], task, negative_prompt, num_frames,
                            height, width, num_inference_steps, guidance_scale, generator, prompt_embeds,
-                           negative_prompt_embeds, flip_average=False, refine_alpha=False) for axes in MIRROR_AXES]
+                           negative_prompt_embeds, flip_average=False, refine_alpha=False, latents=latents)
+                      for axes in MIRROR_AXES]
             clips = [average_clips([flip_clip(out.clips[i], axes) for out, axes in zip(passes, MIRROR_AXES)])
                      for i in range(batch)]
             clips = [with_given_layers(c, g, names) for c, g, names in zip(clips, given, given_names, strict=True)]
@@ -295,7 +298,10 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
             width // self.vae.spatial_compression,
         )
         dtype = self.transformer.dtype
-        noise = draw_noise(latent_shape, self.config.noise, generator).to(device, dtype)
+        if latents is not None and tuple(latents.shape) != latent_shape:
+            raise ValueError(f"`latents` must be of shape {latent_shape}, got {tuple(latents.shape)}")
+        noise = draw_noise(latent_shape, self.config.noise, generator) if latents is None else latents
+        noise = noise.to(device, dtype)
         given_frames = frame_mask(layer_mask, frames_per_layer)  # (B, F)
         if given is not None:
             video = torch.stack([clip_to_video(clip) for clip in given]).to(device)  # (B, 4, T, 3, H, W)

@@ -33,7 +33,7 @@ from .checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from .conditioning import TASK_GIVEN_LAYERS, Task, frame_mask, given_mask
+from .conditioning import LAYER_ORDER, TASK_GIVEN_LAYERS, Task, frame_mask, given_mask
 from .config import ModelConfig
 from .export import export_adapter, export_inference_model, export_model, sample_prompts, write_samples
 from .factory import build_pipeline
@@ -62,8 +62,9 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     """The pipeline a stage starts from, with the stage's adapters attached.
 
     base: fresh weights (or ``init_from``, given a new prompt readout when the stage trains one and the
-    model has none); motion: the base model plus a new motion LoRA; content: the base model, the
-    trained motion LoRA, and a new content LoRA.
+    model has none, and a new noise encoder when the objective needs one and the model has none); motion:
+    the base model plus a new motion LoRA; content: the base model, the trained motion LoRA, and a new
+    content LoRA.
     """
     if config.init_from is None:
         pipe = build_pipeline(model_config, seed=config.seed)
@@ -74,6 +75,9 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
         torch.manual_seed(config.seed)  # the new readout's start, as build_pipeline seeds a fresh model's
         pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
                                             pipe.vae.latent_frames(model_config.clip.num_frames))
+    if model_config.objective.loss == "encoded_noise" and pipe.transformer.noise_encoder is None:
+        torch.manual_seed(config.seed)
+        pipe.transformer.add_noise_encoder(len(LAYER_ORDER) * pipe.vae.latent_frames(model_config.clip.num_frames))
     lora = model_config.lora
     if config.stage == "motion":
         add_adapter(pipe.transformer, MOTION, lora.motion_rank, lora.every_n_blocks)

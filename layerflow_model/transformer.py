@@ -8,7 +8,8 @@ unchanged and, given one clip and one prompt, computes exactly the stock model's
 With ``pooled_prompts`` each prompt's mean token also enters the timestep embedding through
 its ``cond_proj`` (diffusers' ``timestep_cond``), zero-initialised as well. With
 ``prompt_readout_rank`` a low-rank readout of those mean tokens adds the prompts' prior to the
-predicted clean layers at every position (:mod:`.prompt_readout`), also starting at zero.
+predicted clean layers at every position (:mod:`.prompt_readout`), also starting at zero. With
+``noise_encoder_frames`` it carries a :class:`~.noise_encoder.NoiseEncoder`, which training alone uses.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from torch.nn import functional as F
 
 from .conditioning import LAYER_ORDER
 from .config import NUM_PROMPT_LAYERS, ModelConfig
+from .noise_encoder import NoiseEncoder
 from .prompt_readout import PromptReadout, where_prompts_decide
 
 # diffusers' pipeline loader looks a custom component's base class (``ModelMixin``) up in the
 # component's own module, so it must be importable from here.
 
 # Weights a stock CogVideoX checkpoint lacks, by name prefix: built at zero and trained by any base stage.
-STOCK_LACKS_WEIGHTS = ("layer_embedding.", "time_embedding.cond_proj.", "prompt_readout.")
+STOCK_LACKS_WEIGHTS = ("layer_embedding.", "time_embedding.cond_proj.", "prompt_readout.", "noise_encoder.")
 
 
 #################################################################################
@@ -113,16 +115,18 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
     :class:`PromptReadout` of those mean tokens is added to the output on the sub-clips the
     prompts alone decide (:func:`where_prompts_decide`: all in generation, none in
     decomposition, a made foreground and alpha in a fill); the output then stands for the
-    clean layers (prediction "sample").
+    clean layers (prediction "sample"). With ``noise_encoder_frames`` F > 0 the model carries a
+    :class:`NoiseEncoder` of clips of F latent frames (all four sub-clips), for ``objective.loss``
+    "encoded_noise"; the forward pass does not use it.
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """
 
     @functools.wraps(CogVideoXTransformer3DModel.__init__)  # the stock arguments, so configs load
     def __init__(self, *args, pooled_prompts: bool = False, prompt_readout_rank: int = 0, readout_frames: int = 0,
-                 **kwargs):
+                 noise_encoder_frames: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.register_to_config(pooled_prompts=pooled_prompts, prompt_readout_rank=prompt_readout_rank,
-                                readout_frames=readout_frames)
+                                readout_frames=readout_frames, noise_encoder_frames=noise_encoder_frames)
         config = self.config
         if config.use_rotary_positional_embeddings:
             raise ValueError("LayerFlowTransformer supports the sincos (2B) layout only")
@@ -156,6 +160,9 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         self.prompt_readout = None
         if prompt_readout_rank > 0:
             self.add_prompt_readout(prompt_readout_rank, readout_frames)
+        self.noise_encoder = None
+        if noise_encoder_frames > 0:
+            self.add_noise_encoder(noise_encoder_frames)
 
     def add_prompt_readout(self, rank: int, readout_frames: int) -> None:
         """Give the model a new :class:`PromptReadout` of ``rank`` (its output zero, so nothing changes until it
@@ -167,6 +174,13 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         self.prompt_readout = PromptReadout(config.text_embed_dim, rank, readout_frames, config.out_channels,
                                             config.sample_height, config.sample_width)
         self.register_to_config(prompt_readout_rank=rank, readout_frames=readout_frames)
+
+    def add_noise_encoder(self, frames: int) -> None:
+        """Give the model a new :class:`NoiseEncoder` of clips of ``frames`` latent frames (all four sub-clips),
+        its output zero (standard normal noise until it trains); saved with the config."""
+        config = self.config
+        self.noise_encoder = NoiseEncoder(frames, config.out_channels, config.sample_height, config.sample_width)
+        self.register_to_config(noise_encoder_frames=frames)
 
     @property
     def takes_given_channels(self) -> bool:
@@ -212,6 +226,7 @@ _our_parameters = [
     inspect.Parameter("pooled_prompts", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
     inspect.Parameter("prompt_readout_rank", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
     inspect.Parameter("readout_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
+    inspect.Parameter("noise_encoder_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
 ]
 OUR_ARGUMENTS = tuple(parameter.name for parameter in _our_parameters)  # config arguments the stock model lacks
 _stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
@@ -245,4 +260,5 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
         pooled_prompts=t.pooled_prompts,
         prompt_readout_rank=t.prompt_readout_rank,
         readout_frames=latent_frames if t.prompt_readout_rank else 0,
+        noise_encoder_frames=len(LAYER_ORDER) * latent_frames if config.objective.loss == "encoded_noise" else 0,
     )

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from layerflow_model import build_pipeline, get_config
 from layerflow_model.config import ObjectiveConfig
 from layerflow_model.conditioning import frame_mask, given_mask
+from layerflow_model.noise_encoder import kl_to_standard_normal
 from layerflow_model.objective import (
     SIGMA_DATA,
     TrainingTerms,
@@ -16,6 +17,7 @@ from layerflow_model.objective import (
     masked_mse,
     nearest_noise,
     noisy_latents,
+    objective_loss,
     preconditioning,
     sample_from_output,
     sample_kinds,
@@ -199,6 +201,31 @@ def test_under_the_nearest_draw_each_sample_trains_on_the_candidate_drawn_neares
     terms = training_terms(pipe.transformer, latents, embeds, given, nearest, torch.Generator().manual_seed(0))
     assert terms.pred.shape == (2, 16, 48, 4, 4)  # one draw per sample trains: the nearest
     masked_mse(terms).backward()
+
+
+def test_under_the_encoded_noise_each_sample_draws_its_noise_from_its_own_layers():
+    encoded = ObjectiveConfig(prediction="sample", one_step_fraction=1.0, loss_space="sample", noise="per_clip",
+                              loss="encoded_noise", encoded_noise_kl_weight=0.01)
+    pipe = build_pipeline(get_config("tiny").model_copy(update={"objective": encoded}))
+    encoder = pipe.transformer.noise_encoder  # built because the objective needs it; training alone uses it
+    latents, embeds = torch.randn(2, 16, 48, 4, 4), torch.randn(2, 3, 8, 32)
+    given = frame_mask(torch.stack([given_mask(()), given_mask(())]), 4)  # generate
+
+    mean, log_var = encoder(latents)  # (2, 48) each: a new encoder gives the standard normal, KL 0
+    assert mean.shape == log_var.shape == (2, 48) and not mean.any() and not log_var.any()
+    terms = training_terms(pipe.transformer, latents, embeds, given, encoded, torch.Generator().manual_seed(0))
+    assert torch.equal(terms.noise_kl, torch.zeros(2))
+    torch.nn.init.normal_(encoder.out.weight, std=0.01)  # as after some training: each clip its own noise
+    terms = training_terms(pipe.transformer, latents, embeds, given, encoded, torch.Generator().manual_seed(0))
+    mean, log_var = encoder(latents)
+    torch.testing.assert_close(terms.noise_kl, kl_to_standard_normal(mean, log_var))
+    assert (terms.noise_kl > 0).all() and not torch.equal(mean[0], mean[1])
+    loss = objective_loss(terms, encoded)
+    torch.testing.assert_close(loss, masked_mse(terms) + 0.01 * terms.noise_kl.mean())
+    loss.backward()  # the encoder trains through the draw (reparametrised) and the KL
+    assert encoder.hidden.weight.grad.abs().sum() > 0 and encoder.out.weight.grad.abs().sum() > 0
+    with pytest.raises(ValidationError, match="loss: encoded noise is one draw per clip"):
+        ObjectiveConfig(prediction="sample", one_step_fraction=1.0, loss="encoded_noise")
 
 
 def test_per_clip_noise_is_one_draw_per_channel_shared_by_every_frame_and_position():

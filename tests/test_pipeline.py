@@ -182,6 +182,22 @@ def test_a_one_step_sampler_on_per_clip_noise_starts_every_frame_and_position_fr
     assert torch.equal(noise, noise[:, :1, :, :1, :1].expand_as(noise))
 
 
+def test_given_starting_noise_replaces_the_draw_and_a_noise_encoder_saves_with_the_model(tmp_path):
+    tiny_pipeline({"objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.noise": "per_clip",
+                   "objective.loss": "encoded_noise"}).save_pretrained(tmp_path / "model")
+    pipe = LayerFlowPipeline.from_pretrained(tmp_path / "model")  # the encoder comes back with the model
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.transformer.noise_encoder is not None and pipe.transformer.config.noise_encoder_frames == 16
+    inputs = []
+    pipe.transformer.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    noise = torch.randn(1, 1, 48, 1, 1).expand(1, 16, 48, 4, 4)  # e.g. a clip's code from the noise encoder
+    given_noise = pipe(PROMPTS, num_inference_steps=1, guidance_scale=1.0, latents=noise).latents
+    drawn = pipe(PROMPTS, num_inference_steps=1, guidance_scale=1.0, generator=torch.Generator().manual_seed(0)).latents
+    assert torch.equal(inputs[0], noise) and not torch.equal(given_noise, drawn)
+    with pytest.raises(ValueError, match=r"`latents` must be of shape \(1, 16, 48, 4, 4\)"):
+        pipe(PROMPTS, num_inference_steps=1, latents=torch.zeros(1, 8, 48, 4, 4))
+
+
 def test_bad_inputs_name_what_is_wrong(pipe):
     truth = ground_truth()
     with pytest.raises(ValueError, match="exactly one of `prompt` and `prompt_embeds`"):

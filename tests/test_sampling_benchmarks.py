@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from layerflow_model import build_pipeline, get_config
+from layerflow_model.config import with_overrides
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -99,6 +100,21 @@ def test_generation_sampler_scores_training_clips_below_the_held_out_seeds(tiny_
                                "--count", "2", "--first-seed", "999999"], capture_output=True, text=True, timeout=60)
     assert crossing.returncode == 2
     assert "--first-seed, --count: seeds 999999..1000000 are not all train" in crossing.stderr
+
+
+def test_generation_sampler_can_start_each_clip_from_its_own_encoded_noise(tiny_model, tmp_path):
+    encoded = tmp_path / "encoded"
+    build_pipeline(with_overrides(get_config("tiny"), {
+        "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.noise": "per_clip",
+        "objective.loss": "encoded_noise"}), seed=0).save_pretrained(encoded)
+    command = [sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--count", "2", "--steps", "1",
+               "--guidance", "1", "--threads", "1", "--encoded-noise"]
+    done = subprocess.run([*command, "--model", str(encoded)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["clips"] == 2 and 0 <= row["oracle_accuracy"] <= 1
+    refused = subprocess.run([*command, "--model", str(tiny_model)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--encoded-noise: this model has no noise encoder" in refused.stderr
 
 
 def test_generation_sampler_names_what_step_picks(tiny_model):

@@ -146,6 +146,20 @@ def test_a_model_trained_on_from_another_samples_as_its_stage_trained_it(stages,
     assert (config.prediction, config.noise) == ("sample", "per_clip")
 
 
+def test_a_model_trained_on_under_the_encoded_noise_gets_a_noise_encoder_and_trains_it(stages, data, tmp_path):
+    encoded = with_overrides(load_model_config("tiny"), {
+        "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.loss_space": "sample",
+        "objective.loss": "encoded_noise", "objective.noise": "per_clip"})
+    (tmp_path / "encoded.json").write_text(encoded.model_dump_json())
+    trained = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "encoded",
+                                      init_from=stages["base"].model_dir,
+                                      **{**TINY, "model": str(tmp_path / "encoded.json")}))
+    before, after = transformer_weights(stages["base"].model_dir), transformer_weights(trained.model_dir)
+    assert sorted({name.split(".")[1] for name in set(after) - set(before)}) == ["hidden", "out", "reduce"]
+    assert after["noise_encoder.out.weight"].abs().sum() > 0  # starts at zero: it trained
+    assert LayerFlowPipeline.from_pretrained(trained.model_dir).config.noise == "per_clip"
+
+
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):
     motion = stages["motion"]
     adapter = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")
