@@ -38,8 +38,8 @@ class TrainCallbacks(Protocol):
     """Hooks the training loop calls; every method may be a no-op."""
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
-        """After optimizer step ``step`` (1-based): ``loss``, ``lr``, ``samples_per_s``, ``grad_norm``;
-        at checkpoint steps also once with ``eval_loss`` alone."""
+        """After optimizer step ``step`` (1-based): ``loss``, ``lr``, ``samples_per_s``, ``grad_norm`` (and
+        ``noise_kl`` under ``objective.loss`` encoded_noise); at checkpoint steps also once with ``eval_loss`` alone."""
 
     def on_checkpoint(self, path: Path) -> None:
         """After a complete checkpoint folder is in place."""

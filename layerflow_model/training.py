@@ -182,8 +182,10 @@ def draw_batch(cache: LatentCache, pools: dict, config: StageConfig, text_dropou
     )
 
 
-def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, device, rng) -> torch.Tensor:
-    """The objective's loss of one micro-batch (the motion LoRA scaled for its kind); a scalar."""
+def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, device,
+               rng) -> tuple[torch.Tensor, dict[str, float]]:
+    """The objective's loss of one micro-batch (the motion LoRA scaled for its kind), a scalar, and the figures
+    logged beside it: under ``objective.loss`` encoded_noise the mean KL of the encoded noise (``noise_kl``, nats)."""
     if batch.static is not None:
         set_batch_motion_scale(transformer, 1.0 if batch.static else 0.0, trainable)
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -195,7 +197,8 @@ def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, 
         model_config.objective,
         generator=generator,
     )
-    return objective_loss(terms._replace(pred=terms.pred.float()), model_config.objective)
+    extras = {} if terms.noise_kl is None else {"noise_kl": float(terms.noise_kl.mean())}
+    return objective_loss(terms._replace(pred=terms.pred.float()), model_config.objective), extras
 
 
 #################################################################################
@@ -230,7 +233,7 @@ def eval_loss(transformer, cache, pools, config, model_config, trainable, device
     """Mean loss over ``eval_batches`` batches with fixed samples, tasks and noise (comparable across steps)."""
     losses = [
         batch_loss(transformer, draw_batch(cache, pools, config, 0.0, batch_rng(config.seed, EVAL_STREAM, i)),
-                   model_config, trainable, device, batch_rng(config.seed, EVAL_STREAM + 1, i)).item()
+                   model_config, trainable, device, batch_rng(config.seed, EVAL_STREAM + 1, i))[0].item()
         for i in range(config.eval_batches)
     ]
     return float(np.mean(losses))
@@ -312,15 +315,18 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
 
         # 6. Micro-steps with gradient accumulation
         tic = time.perf_counter()
-        total = 0.0
+        total, extras = 0.0, {}
         for micro in range(config.grad_accum):
             rng = batch_rng(config.seed, step, micro, accelerator.process_index)
             batch = draw_batch(cache, pools, config, model_config.objective.text_dropout, rng)
             sync = nullcontext() if micro == config.grad_accum - 1 else accelerator.no_sync(transformer)
             with sync:
-                loss = batch_loss(transformer, batch, model_config, trainable, device, rng) / config.grad_accum
+                loss, micro_extras = batch_loss(transformer, batch, model_config, trainable, device, rng)
+                loss = loss / config.grad_accum
                 accelerator.backward(loss)
             total += loss.item()
+            for name, value in micro_extras.items():
+                extras[name] = extras.get(name, 0.0) + value / config.grad_accum
 
         # 7. Clip, step, average
         grad_norm = accelerator.clip_grad_norm_(trainable.values(), config.max_grad_norm)
@@ -332,7 +338,8 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
 
         # 8. Log
         seconds = time.perf_counter() - tic
-        metrics = {"loss": total, "lr": lr, "grad_norm": float(grad_norm), "samples_per_s": samples_per_step / seconds}
+        metrics = {"loss": total, "lr": lr, "grad_norm": float(grad_norm), "samples_per_s": samples_per_step / seconds,
+                   **extras}
         if accelerator.is_main_process:
             callbacks.on_step(step, metrics)
 

@@ -14,6 +14,7 @@ from data_recipes.build import build
 from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
 from layerflow_model import LayeredClip, LayerFlowPipeline, LayerPrompts, Task, lora
+from layerflow_model.callbacks import NoCallbacks
 from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.config import with_overrides
 from layerflow_model.latent_cache import load_or_build_cache
@@ -151,9 +152,17 @@ def test_a_model_trained_on_under_the_encoded_noise_gets_a_noise_encoder_and_tra
         "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.loss_space": "sample",
         "objective.loss": "encoded_noise", "objective.noise": "per_clip"})
     (tmp_path / "encoded.json").write_text(encoded.model_dump_json())
+    logged = []  # every step's figures, as a tracker receives them
+
+    class StepRecorder(NoCallbacks):
+        def on_step(self, step, metrics):
+            logged.append(metrics)
+
     trained = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "encoded",
                                       init_from=stages["base"].model_dir,
-                                      **{**TINY, "model": str(tmp_path / "encoded.json")}))
+                                      **{**TINY, "model": str(tmp_path / "encoded.json")}), StepRecorder())
+    training_steps = [metrics for metrics in logged if "loss" in metrics]
+    assert training_steps and all(metrics["noise_kl"] >= 0 for metrics in training_steps)  # the KL beside the loss
     before, after = transformer_weights(stages["base"].model_dir), transformer_weights(trained.model_dir)
     assert sorted({name.split(".")[1] for name in set(after) - set(before)}) == ["hidden", "out", "reduce"]
     assert after["noise_encoder.out.weight"].abs().sum() > 0  # starts at zero: it trained
