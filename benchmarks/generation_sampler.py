@@ -40,6 +40,7 @@ from data_recipes.synthetic import seed_split, synthetic_samples
 from layerflow_model import LayeredClip
 from layerflow_model.conditioning import clip_to_video, encode_layers
 from layerflow_model.metrics import json_safe
+from layerflow_model.objective import per_clip
 from layerflow_model.pipeline import LayerFlowPipeline
 from layerflow_model.preview import write_comparison_grid
 
@@ -73,7 +74,7 @@ def encoded_noise(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample]) -> 
     video = torch.stack([clip_to_video(s.clip) for s in samples])  # (B, 4, T, 3, H, W) in [-1, 1]
     clean = encode_layers(pipe.vae, video.to(pipe.vae.device, pipe.vae.dtype)).to(pipe.transformer.dtype)
     mean, _ = pipe.transformer.noise_encoder(clean)  # (B, C)
-    return mean[:, None, :, None, None].expand(clean.shape)
+    return per_clip(mean, clean.shape)
 
 
 def mean_travel(clips: Sequence[LayeredClip]) -> float:

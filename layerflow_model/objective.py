@@ -68,13 +68,19 @@ def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
 
 
+def per_clip(values: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """(B, C) values -> a view of ``shape`` (B, F, C, h, w) holding each sample's value per channel at every
+    frame and position."""
+    return values[:, None, :, None, None].expand(tuple(shape))
+
+
 def draw_noise(shape: Sequence[int], kind: str, generator=None) -> torch.Tensor:
     """Standard normal noise of ``shape`` (B, F, C, h, w), float32 on the CPU: ``kind`` "per_pixel" draws
     every entry; "per_clip" one value per sample and channel, the same at every frame and position."""
     if kind == "per_pixel":
         return torch.randn(tuple(shape), generator=generator)
     if kind == "per_clip":
-        return torch.randn(shape[0], 1, shape[2], 1, 1, generator=generator).expand(tuple(shape)).contiguous()
+        return per_clip(torch.randn(shape[0], shape[2], generator=generator), shape).contiguous()
     raise ValueError(f"noise must be per_pixel or per_clip, got {kind!r}")
 
 
@@ -192,7 +198,7 @@ def training_terms(
         noise = nearest_noise(transformer, latents, prompt_embeds, given_frames, sigma, config, generator)
     elif config.loss == "encoded_noise":
         mean, log_var = transformer.noise_encoder(latents)  # (B, C) each
-        noise = draw_encoded(mean, log_var, generator)[:, None, :, None, None].expand(latents.shape)
+        noise = per_clip(draw_encoded(mean, log_var, generator), latents.shape)
         noise_kl = kl_to_standard_normal(mean, log_var)  # (B,)
     else:
         noise = draw_noise(latents.shape, config.noise, generator).to(latents)  # (draws * B, F, C, h, w)
