@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 
 from data_recipes.synthetic import held_out_samples
-from layerflow_model.conditioning import LAYER_ORDER, clip_to_video, encode_layers
+from layerflow_model.conditioning import LAYER_ORDER, encode_clips
 from layerflow_model.objective import noisy_latents, sample_from_output
 
 from sampling_scores import add_model_options, pipeline_from_options  # beside this script
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     samples = held_out_samples(args.count, pipe.config.num_frames, pipe.config.height, pipe.config.width,
                                first_seed=args.first_seed)
-    clean = encode_layers(pipe.vae, torch.stack([clip_to_video(s.clip) for s in samples]))  # (B, F, C, h, w)
+    clean = encode_clips(pipe.vae, [s.clip for s in samples])  # (B, F, C, h, w)
     prompt_embeds = pipe.encode_prompt([s.prompts for s in samples])  # (B, 3, L, D)
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(args.seed))
     nothing_given = torch.zeros(clean.shape[:2], dtype=torch.bool)  # (B, F)

@@ -38,7 +38,7 @@ from data_recipes.oracle import matte_travel
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import seed_split, synthetic_samples
 from layerflow_model import LayeredClip
-from layerflow_model.conditioning import clip_to_video, encode_layers
+from layerflow_model.conditioning import encode_clips
 from layerflow_model.metrics import json_safe
 from layerflow_model.objective import per_clip
 from layerflow_model.pipeline import LayerFlowPipeline
@@ -71,8 +71,7 @@ def generate(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample], steps: i
 @torch.no_grad()
 def encoded_noise(pipe: LayerFlowPipeline, samples: Sequence[LayeredSample]) -> torch.Tensor:
     """(B, F, C, h, w) per-clip noise: the mean the model's noise encoder reads off each sample's own layers."""
-    video = torch.stack([clip_to_video(s.clip) for s in samples])  # (B, 4, T, 3, H, W) in [-1, 1]
-    clean = encode_layers(pipe.vae, video.to(pipe.vae.device, pipe.vae.dtype)).to(pipe.transformer.dtype)
+    clean = encode_clips(pipe.vae, [s.clip for s in samples]).to(pipe.transformer.dtype)  # (B, F, C, h, w)
     mean, _ = pipe.transformer.noise_encoder(clean)  # (B, C)
     return per_clip(mean, clean.shape)
 

@@ -148,6 +148,12 @@ def encode_layers(codec, video: torch.Tensor) -> torch.Tensor:
     return latents.reshape(b, n * latents.shape[1], *latents.shape[2:])
 
 
+def encode_clips(codec, clips: Sequence[LayeredClip]) -> torch.Tensor:
+    """B full LayeredClips (values in [0, 1]) -> latents (B, 4*f, C, h, w) on the codec's device, in its dtype."""
+    video = torch.stack([clip_to_video(clip) for clip in clips])  # (B, 4, T, 3, H, W) in [-1, 1]
+    return encode_layers(codec, video.to(codec.device, codec.dtype))
+
+
 def decode_layers(codec, latents: torch.Tensor) -> torch.Tensor:
     """Latents (B, 4*f, C, h, w) -> video (B, 4, T, 3, H, W), each sub-clip decoded on its own."""
     b, frames = latents.shape[:2]

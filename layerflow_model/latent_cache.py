@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from data_recipes.manifest import MANIFEST_NAME, read_manifest
 from data_recipes.shards import iter_samples
 
-from .conditioning import clip_to_video, encode_layers
+from .conditioning import encode_clips
 from .config import ModelConfig
 from .pipeline import EMPTY_PROMPTS
 from .text_encoders import encode_layer_prompts, encode_prompts
@@ -164,9 +164,7 @@ def _encode_folders(pipeline, folders: list[Path]) -> tuple[dict[str, torch.Tens
 
 def _encode_clips(pipeline, samples) -> torch.Tensor:
     """Samples -> latents (B, 4f, C, h, w), ``STORE_DTYPE`` on the CPU."""
-    video = torch.stack([clip_to_video(s.clip) for s in samples])  # (B, 4, T, 3, H, W) in [-1, 1]
-    codec = pipeline.vae
-    return encode_layers(codec, video.to(codec.device, codec.dtype)).cpu().to(STORE_DTYPE)
+    return encode_clips(pipeline.vae, [s.clip for s in samples]).cpu().to(STORE_DTYPE)
 
 
 def _encode_prompts(pipeline, prompts) -> torch.Tensor:

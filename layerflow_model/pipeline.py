@@ -22,9 +22,8 @@ from .compositing import refine_by_compositing
 from .conditioning import (
     LAYER_ORDER,
     Task,
-    clip_to_video,
     decode_layers,
-    encode_layers,
+    encode_clips,
     frame_mask,
     given_layers_for,
     given_mask,
@@ -304,8 +303,7 @@ class LayerFlowPipeline(DiffusionPipeline, CogVideoXLoraLoaderMixin):
         noise = noise.to(device, dtype)
         given_frames = frame_mask(layer_mask, frames_per_layer)  # (B, F)
         if given is not None:
-            video = torch.stack([clip_to_video(clip) for clip in given]).to(device)  # (B, 4, T, 3, H, W)
-            clean = encode_layers(self.vae, video).to(dtype)  # (B, F, C, h, w)
+            clean = encode_clips(self.vae, given).to(device, dtype)  # (B, F, C, h, w)
         else:
             clean = torch.zeros(latent_shape, device=device, dtype=dtype)
         keep = given_frames[:, :, None, None, None]  # (B, F, 1, 1, 1)

@@ -8,6 +8,7 @@ from layerflow_model import LayeredClip, PixelUnshuffleCodec
 from layerflow_model.conditioning import (
     clip_to_video,
     decode_layers,
+    encode_clips,
     encode_layers,
     frame_mask,
     given_layers_for,
@@ -71,3 +72,12 @@ def test_each_layer_is_encoded_on_its_own():
     latents = encode_layers(codec, video)
     assert latents.shape == (2, 4 * 2, 48, 2, 2)
     assert torch.equal(decode_layers(codec, latents), video)
+
+
+def test_clips_encode_on_the_codec_device_in_its_dtype():
+    codec = PixelUnshuffleCodec(factor=4).to(torch.float64)
+    clips = [full_clip(s) for s in range(2)]
+    latents = encode_clips(codec, clips)
+    assert latents.dtype == torch.float64 and latents.device == codec.device
+    video = torch.stack([clip_to_video(c) for c in clips]).double()  # (B, 4, T, 3, H, W)
+    assert torch.equal(latents, encode_layers(codec, video))
