@@ -159,10 +159,14 @@ class StageConfig(StageSettings, RunSettings):
     def identity(self) -> dict:
         """The config without where things are written or read from: what a result depends on besides inputs.
 
-        ``trainable`` only when it is not "all", so the keys of stages made before it existed still match.
+        ``trainable`` only when it is not "all", so the keys of stages made before it existed still match. A model
+        config file stands in by what it holds, not where it lies: an edited file makes another run, not a skip.
         """
         default_trainable = {"trainable"} if self.trainable == "all" else set()
-        return self.model_dump(mode="json", exclude=STAGE_PATH_FIELDS | default_trainable)
+        identity = self.model_dump(mode="json", exclude=STAGE_PATH_FIELDS | default_trainable)
+        if self.model not in MODEL_PRESETS:
+            identity["model"] = load_model_config(self.model).model_dump(mode="json")
+        return identity
 
 
 class AutoData(StrictModel):

@@ -49,6 +49,7 @@ from .weight_average import TrainableAverage
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "stage_config.json"
+MODEL_CONFIG_FILE = "model_config.json"  # the model config the stage trained under, whatever file named it
 MIN_LR_RATIO = 0.1  # cosine decay ends at lr / 10
 EVAL_STREAM = 2**40  # generator counters of the fixed eval batches, apart from any step number
 
@@ -239,14 +240,17 @@ def eval_loss(transformer, cache, pools, config, model_config, trainable, device
     return float(np.mean(losses))
 
 
-def check_resumable(out_dir: Path, config: StageConfig) -> None:
-    """Refuse to resume checkpoints in ``out_dir`` that a run of another config wrote (where things lie
-    aside): ``ValueError`` naming the fields that differ."""
-    config_file = out_dir / CONFIG_FILE
+def check_resumable(out_dir: Path, config: StageConfig, model_config: ModelConfig) -> None:
+    """Refuse to resume checkpoints in ``out_dir`` that a run of another config or model config wrote (where
+    things lie aside): ``ValueError`` naming the fields that differ."""
+    config_file, model_config_file = out_dir / CONFIG_FILE, out_dir / MODEL_CONFIG_FILE
     if latest_checkpoint(out_dir) is None or not config_file.is_file():
         return
     earlier, now = json.loads(config_file.read_text()), json.loads(config.model_dump_json())
     changed = sorted(key for key in (earlier.keys() & now.keys()) - STAGE_PATH_FIELDS if earlier[key] != now[key])
+    if model_config_file.is_file():
+        earlier, now = json.loads(model_config_file.read_text()), model_config.model_dump(mode="json")
+        changed += sorted(f"model.{key}" for key in earlier.keys() | now.keys() if earlier.get(key) != now.get(key))
     if changed:
         raise ValueError(f"out_dir: {out_dir} holds checkpoints of a run with another {', '.join(changed)}; "
                          "resume it with its config, or choose another out_dir")
@@ -263,8 +267,9 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file = out_dir / CONFIG_FILE
-    check_resumable(out_dir, config)
+    check_resumable(out_dir, config, model_config)
     config_file.write_text(config.model_dump_json(indent=1))
+    (out_dir / MODEL_CONFIG_FILE).write_text(model_config.model_dump_json(indent=1))
 
     # 1. Model, inputs, optimizer
     pipe = stage_pipeline(config, model_config).to(accelerator.device)

@@ -206,12 +206,17 @@ def test_a_lora_stage_resumed_from_its_adapter_only_checkpoint_ends_where_an_unb
         torch.testing.assert_close(again[name], value)
 
 
-def test_a_stage_refuses_to_resume_the_checkpoints_of_another_config(stages):
+def test_a_stage_refuses_to_resume_the_checkpoints_of_another_config(stages, tmp_path):
     base = stages["base"]
     config = StageConfig.model_validate_json((base.out_dir / CONFIG_FILE).read_text())
     with pytest.raises(ValueError, match="holds checkpoints of a run with another lr, steps; resume it with"):
         train_stage(config.model_copy(update={"lr": 5e-4, "steps": 8}))
     assert StageConfig.model_validate_json((base.out_dir / CONFIG_FILE).read_text()) == config  # left as it was
+    # the same stage on a model file that holds another objective
+    other_model = tmp_path / "model.json"
+    other_model.write_text(with_overrides(load_model_config("tiny"), {"objective.shift": 2.0}).model_dump_json())
+    with pytest.raises(ValueError, match="another model, model.objective; resume it with"):
+        train_stage(config.model_copy(update={"model": str(other_model)}))
 
 
 def test_a_stage_with_a_moving_average_exports_the_average_and_resumes_it(data, tmp_path):

@@ -7,10 +7,12 @@ import yaml
 from pydantic import ValidationError
 
 from flows.train import earlier_stages
+from layerflow_model.config import with_overrides
 from layerflow_model.train_config import (
     PROFILES,
     StageConfig,
     get_profile,
+    load_model_config,
     load_training_config,
     read_stage_config,
     read_train_config,
@@ -93,3 +95,17 @@ def test_a_seed_repeats_a_recipe_with_other_training_randomness():
     assert load_training_config("default", None) == get_profile("default")  # no seed: the profile's own
     with pytest.raises(ValidationError, match="seed"):
         load_training_config("quick", None, seed=-1)
+
+
+def test_a_stage_on_a_model_file_is_keyed_by_what_the_file_holds(tmp_path):
+    tiny = load_model_config("tiny")
+    first, copy = tmp_path / "model.json", tmp_path / "elsewhere.json"
+    first.write_text(with_overrides(tiny, {"objective.prediction": "sample"}).model_dump_json())
+    copy.write_text(first.read_text())
+    on_file = StageConfig(stage="base", **STAGE | {"model": str(first)})
+    before = on_file.identity()
+    assert before["model"]["objective"]["prediction"] == "sample"
+    assert StageConfig(stage="base", **STAGE | {"model": str(copy)}).identity() == before  # the same config elsewhere
+    first.write_text(with_overrides(tiny, {"objective.prediction": "velocity"}).model_dump_json())
+    assert on_file.identity() != before  # edited: a rerun trains anew instead of skipping to the old model
+    assert StageConfig(stage="base", **STAGE).identity()["model"] == "tiny"  # presets keep the keys they had
