@@ -273,7 +273,8 @@ def changed_settings(saved: dict, current: dict) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="small", help="model preset name or a ModelConfig JSON/YAML file")
+    parser.add_argument("--config", default="small", help="model preset name or a model config JSON/YAML file "
+                        "(a whole ModelConfig, or preset and set)")
     parser.add_argument("--steps", type=int, required=True, help="training steps")
     parser.add_argument("--eval-every", type=int, required=True, help="steps between evaluations")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

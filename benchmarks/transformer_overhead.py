@@ -76,7 +76,8 @@ def step_seconds(model, video, text, repeats: int, warmup: int, **model_kwargs) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="small", help="model preset name or a ModelConfig JSON/YAML file")
+    parser.add_argument("--config", default="small", help="model preset name or a model config JSON/YAML file "
+                        "(a whole ModelConfig, or preset and set)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model-config field, e.g. transformer.num_layers=6 (repeatable)")
     parser.add_argument("--batch", type=int, default=4)

@@ -9,7 +9,7 @@ artifacts. Every config rejects unknown keys and wrong types and names the offen
 
 A training config file (YAML or JSON); stages that list no ``data`` get ``auto_data``::
 
-    model: small            # a preset, or a ModelConfig JSON/YAML file
+    model: small            # a preset, or a JSON/YAML file: a ModelConfig, or {preset: small, set: {a.b: value}}
     seed: 0
     device: auto            # auto | cpu | cuda
     mixed_precision: auto   # auto (bf16 on a GPU that has it) | no | bf16 | fp16
@@ -26,19 +26,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .conditioning import Task
-from .config import MODEL_PRESETS, ModelConfig, get_config
+from .config import MODEL_PRESETS, ModelConfig, StrictModel, get_config, with_overrides
 
 StageName = Literal["base", "motion", "content"]
 STAGES: tuple[StageName, ...] = ("base", "motion", "content")
-
-
-class StrictModel(BaseModel):
-    """Unknown keys rejected, immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TaskMixture(StrictModel):
@@ -99,7 +93,8 @@ class StageSettings(StrictModel):
 class RunSettings(StrictModel):
     """What every stage of one training run shares."""
 
-    model: str = Field(default="small", description="model preset name or a ModelConfig JSON/YAML file")
+    model: str = Field(default="small", description="model preset name, or a JSON/YAML file: a whole ModelConfig, "
+                                                      "or a preset and the fields it changes (preset, set)")
     seed: int = Field(default=0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
@@ -211,14 +206,35 @@ class TrainConfig(RunSettings):
         ))
 
 
+class PresetChanges(StrictModel):
+    """A model config file that names a preset and the fields it changes, as dotted keys."""
+
+    preset: str = Field(description="the named config it starts from (tiny, small, cogvideox-2b)")
+    set: dict[str, object] = Field(default_factory=dict, description='e.g. {"objective.loss": "encoded_noise"}')
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str) -> str:
+        if name not in MODEL_PRESETS:
+            raise ValueError(f"unknown {name!r}; choose one of {sorted(MODEL_PRESETS)}")
+        return name
+
+    def resolve(self) -> ModelConfig:
+        return with_overrides(get_config(self.preset), self.set)
+
+
 def load_model_config(spec: str) -> ModelConfig:
-    """A preset name (``tiny``, ``small``, ``cogvideox-2b``) or a JSON/YAML ModelConfig file."""
+    """A preset name (``tiny``, ``small``, ``cogvideox-2b``) or a JSON/YAML file: a whole ModelConfig, or a
+    preset and the dotted fields it changes (``{"preset": "small", "set": {"objective.shift": 2.0}}``)."""
     if spec in MODEL_PRESETS:
         return get_config(spec)
     path = Path(spec)
     if not path.is_file():
         raise ValueError(f"model: {spec!r} is neither a preset {sorted(MODEL_PRESETS)} nor a config file")
-    return ModelConfig.model_validate(_read_mapping(path))
+    fields = _read_mapping(path)
+    if "preset" in fields:
+        return PresetChanges.model_validate(fields).resolve()
+    return ModelConfig.model_validate(fields)
 
 
 def _read_mapping(path: Path) -> dict:

@@ -109,3 +109,18 @@ def test_a_stage_on_a_model_file_is_keyed_by_what_the_file_holds(tmp_path):
     first.write_text(with_overrides(tiny, {"objective.prediction": "velocity"}).model_dump_json())
     assert on_file.identity() != before  # edited: a rerun trains anew instead of skipping to the old model
     assert StageConfig(stage="base", **STAGE).identity()["model"] == "tiny"  # presets keep the keys they had
+
+
+def test_a_model_file_can_name_a_preset_and_the_fields_it_changes(tmp_path):
+    changes = tmp_path / "encoded-noise.yaml"
+    changes.write_text(yaml.safe_dump({"preset": "small", "set": {"objective.loss": "encoded_noise",
+                                                                  "objective.noise": "per_clip"}}))
+    assert load_model_config(str(changes)) == with_overrides(
+        load_model_config("small"), {"objective.loss": "encoded_noise", "objective.noise": "per_clip"})
+    assert StageConfig(stage="base", **STAGE | {"model": str(changes)}).identity()["model"]["objective"]["loss"] == (
+        "encoded_noise")
+    for wrong, field in (({"preset": "big"}, "preset"), ({"preset": "small", "changes": {}}, "changes"),
+                         ({"preset": "small", "set": {"objective.los": 1}}, "objective.los")):
+        changes.write_text(yaml.safe_dump(wrong))
+        with pytest.raises(ValidationError, match=field):
+            StageConfig(stage="base", **STAGE | {"model": str(changes)})
