@@ -108,6 +108,23 @@ def test_device_training_finds_the_flows_stages_without_prefect_or_mlflow(traine
     assert set(lines[-1]["seconds"]) == {"data", *STAGES}
 
 
+def test_device_training_trains_one_stage_from_its_own_file_without_prefect_or_mlflow(trained, tmp_path):
+    out, _ = trained
+    stage_file = tmp_path / "base.yaml"
+    stage_file.write_text(yaml.safe_dump({"stage": "base", "model": "tiny", "device": "cpu",
+                                          "data": [str(out / "data" / "synthetic")], **SETTINGS}))
+    command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING),
+               "--stage", str(stage_file), "--out", str(tmp_path / "runs")]
+    first, again = (subprocess.run(command, capture_output=True, text=True, timeout=300) for _ in range(2))
+    assert first.returncode == 0, first.stderr[-2000:]
+    trained_line, skipped_line = (json.loads(done.stdout.splitlines()[-1]) for done in (first, again))
+    key, _ = keyed_standalone_stage(read_stage_config(stage_file, out_dir=tmp_path), tmp_path)
+    assert trained_line["key"] == key and trained_line["final_step"] == SETTINGS["steps"]  # as layerflow train-stage keys it
+    assert Path(trained_line["model"]) == tmp_path / "runs" / "base" / key / "model"
+    assert "stage base finished at step 3" in first.stderr
+    assert skipped_line["model"] == trained_line["model"] and "stage base finished" not in again.stderr  # skipped
+
+
 def test_a_failing_stage_is_marked_failed(trained, monkeypatch):
     out, first = trained
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -77,6 +77,15 @@ def test_a_prompt_readout_stage_trains_on_a_finished_model_with_a_readout_in_its
         StageConfig(stage="base", trainable="prompt_readout", init_from=Path("finished/model"), **STAGE)
 
 
+def test_the_gpu_sampler_stage_trains_the_shipped_model_on_as_an_encoded_noise_sampler(monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1])  # its paths are the repository root's, as its commands run
+    config = read_stage_config(Path("configs/encoded-noise-gpu.yaml"), out_dir=Path("out"))
+    assert config.device == "cuda" and config.init_from == Path("layerflow_model/pretrained/small")
+    model = load_model_config(config.model)
+    assert model.objective.loss == "encoded_noise" and model.objective.noise == "per_clip"
+    assert model.transformer == load_model_config("small").transformer
+
+
 def test_starting_at_content_needs_a_finished_motion_stage(tmp_path):
     with pytest.raises(ValueError, match="from_stage: starting at 'content' needs a finished 'base' stage"):
         earlier_stages(tmp_path, "content")
