@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flows.evaluate import EvalConfig, evaluate_flow
 from flows.train import train_flow
+from layerflow_model.training import require_device
 from tasks.pipeline_tasks import close_pipeline_run, open_pipeline_run, publish_model
 
 
@@ -50,6 +51,7 @@ def pipeline_flow(profile: str = "quick", out: Path = Path("runs/quick"), device
     """
     if profile not in PIPELINE_EVAL:
         raise ValueError(f"profile: unknown {profile!r}; choose one of {sorted(PIPELINE_EVAL)}")
+    require_device(device)  # the evaluation's, before hours of training; the profile's is the training flow's check
     out = Path(out).resolve()
     tracking, run_id = open_pipeline_run(out, profile)
     try:

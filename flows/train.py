@@ -16,6 +16,7 @@ from prefect import flow
 from layerflow_model.callbacks import StageArtifacts
 from layerflow_model.completion import keyed_stage_config, keyed_standalone_stage, latest_done
 from layerflow_model.train_config import STAGES, StageName, load_model_config, load_training_config, read_stage_config
+from layerflow_model.training import require_device
 from tasks.train_tasks import build_auto_data, close_training_run, open_training_run, run_stage
 from tasks.tracking import tracking_for
 
@@ -47,6 +48,7 @@ def train_flow(out: Path, profile: str | None = None, config_file: Path | None =
     """
     out = Path(out).resolve()
     config = load_training_config(profile, config_file, seed)
+    require_device(config.device)  # before any data is built
     clip = load_model_config(config.model).clip
     results = earlier_stages(out, from_stage)
 

@@ -198,7 +198,7 @@ def batch_loss(transformer, batch: Batch, model_config: ModelConfig, trainable, 
         model_config.objective,
         generator=generator,
     )
-    extras = {} if terms.noise_kl is None else {"noise_kl": float(terms.noise_kl.mean())}
+    extras = {} if terms.noise_kl is None else {"noise_kl": float(terms.noise_kl.detach().mean())}
     return objective_loss(terms._replace(pred=terms.pred.float()), model_config.objective), extras
 
 
@@ -216,10 +216,15 @@ def learning_rate(step: int, config: StageConfig) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (config.lr - min_lr)
 
 
+def require_device(device: str) -> None:
+    """Raise ``ValueError`` naming the field when ``device`` is a CUDA one ("cuda", "cuda:1") and torch sees no GPU."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {device} requested but no GPU is available")
+
+
 def make_accelerator(config: StageConfig) -> Accelerator:
     """An Accelerator on the configured device; ``auto`` mixed precision is bf16 where the GPU has it."""
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no GPU is available")
+    require_device(config.device)
     on_gpu = config.device != "cpu" and torch.cuda.is_available()
     precision = config.mixed_precision
     if precision == "auto":

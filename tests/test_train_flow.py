@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import typer
 import yaml
 from mlflow import MlflowClient
@@ -14,6 +15,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
 from typer.testing import CliRunner
 
 from flows.cli_train import train
+from flows.pipeline import pipeline_flow
 from flows.train import train_flow, train_stage_flow
 from layerflow_model.completion import keyed_stage_config, keyed_standalone_stage
 from layerflow_model.config import with_overrides
@@ -108,21 +110,31 @@ def test_device_training_finds_the_flows_stages_without_prefect_or_mlflow(traine
     assert set(lines[-1]["seconds"]) == {"data", *STAGES}
 
 
-def test_device_training_trains_one_stage_from_its_own_file_without_prefect_or_mlflow(trained, tmp_path):
+def test_device_training_trains_one_stage_from_its_own_file_without_prefect_or_mlflow(trained, tmp_path, monkeypatch):
     out, _ = trained
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     stage_file = tmp_path / "base.yaml"
     stage_file.write_text(yaml.safe_dump({"stage": "base", "model": "tiny", "device": "cpu",
                                           "data": [str(out / "data" / "synthetic")], **SETTINGS}))
     command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING),
                "--stage", str(stage_file), "--out", str(tmp_path / "runs")]
-    first, again = (subprocess.run(command, capture_output=True, text=True, timeout=300) for _ in range(2))
-    assert first.returncode == 0, first.stderr[-2000:]
-    trained_line, skipped_line = (json.loads(done.stdout.splitlines()[-1]) for done in (first, again))
-    key, _ = keyed_standalone_stage(read_stage_config(stage_file, out_dir=tmp_path), tmp_path)
-    assert trained_line["key"] == key and trained_line["final_step"] == SETTINGS["steps"]  # as layerflow train-stage keys it
-    assert Path(trained_line["model"]) == tmp_path / "runs" / "base" / key / "model"
-    assert "stage base finished at step 3" in first.stderr
-    assert skipped_line["model"] == trained_line["model"] and "stage base finished" not in again.stderr  # skipped
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stage base finished at step 3" in done.stderr
+    line = json.loads(done.stdout.splitlines()[-1])
+    assert line["final_step"] == SETTINGS["steps"] and line["key"] == Path(line["model"]).parent.name
+    assert not (tmp_path / "runs" / "mlflow.db").exists()  # nothing tracked
+    # keyed as layerflow train-stage keys it: the flow finds the finished run and skips it
+    assert train_stage_flow(config_file=stage_file, out=tmp_path / "runs").model_dir == Path(line["model"])
+
+
+def test_a_cuda_run_on_a_machine_without_a_gpu_stops_before_building_data(prefect_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI, whatever machine runs the tests
+    with pytest.raises(ValueError, match="device: cuda requested but no GPU is available"):
+        train_flow(out=tmp_path / "train", config_file=write_config(tmp_path, device="cuda"))
+    with pytest.raises(ValueError, match="device: cuda:1 requested"):
+        pipeline_flow(profile="quick", out=tmp_path / "pipeline", device="cuda:1")
+    assert not (tmp_path / "train").exists() and not (tmp_path / "pipeline").exists()
 
 
 def test_a_failing_stage_is_marked_failed(trained, monkeypatch):
