@@ -53,8 +53,9 @@ def train(
 
 
 def train_stage(
-    config: Annotated[Path, typer.Argument(help="a stage config (YAML or JSON): stage, data, steps, lr, init_from, "
-                                                "trainable, ...; its out_dir and cache_dir are replaced")],
+    config: Annotated[Path, typer.Argument(help="a stage config (YAML or JSON): stage, model (a preset or a model "
+                                                "config file), data, steps, lr, init_from, trainable, ...; its out_dir "
+                                                "and cache_dir are replaced")],
     out: Annotated[Path, typer.Option("--out", help="output folder: <stage>/<key>/, cache/, mlflow.db")],
     cache: CacheFolder = None,
 ) -> None:
