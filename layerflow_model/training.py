@@ -33,7 +33,7 @@ from .checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from .conditioning import LAYER_ORDER, TASK_GIVEN_LAYERS, Task, frame_mask, given_mask
+from .conditioning import TASK_GIVEN_LAYERS, Task, frame_mask, given_mask
 from .config import ModelConfig
 from .export import export_adapter, export_inference_model, export_model, sample_prompts, write_samples
 from .factory import build_pipeline
@@ -43,7 +43,7 @@ from .motion_check import motion_check
 from .objective import objective_loss, training_terms
 from .pipeline import LayerFlowPipeline
 from .train_config import STAGE_PATH_FIELDS, StageConfig, load_model_config, read_stage_config
-from .transformer import STOCK_LACKS_WEIGHTS
+from .transformer import STOCK_LACKS_WEIGHTS, noise_encoder_frames
 from .weight_average import TrainableAverage
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,10 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
         torch.manual_seed(config.seed)  # the new readout's start, as build_pipeline seeds a fresh model's
         pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
                                             pipe.vae.latent_frames(model_config.clip.num_frames))
-    if model_config.objective.loss == "encoded_noise" and pipe.transformer.noise_encoder is None:
+    encoder_frames = noise_encoder_frames(model_config, pipe.vae.latent_frames(model_config.clip.num_frames))
+    if encoder_frames and pipe.transformer.noise_encoder is None:
         torch.manual_seed(config.seed)
-        pipe.transformer.add_noise_encoder(len(LAYER_ORDER) * pipe.vae.latent_frames(model_config.clip.num_frames))
+        pipe.transformer.add_noise_encoder(encoder_frames)
     lora = model_config.lora
     if config.stage == "motion":
         add_adapter(pipe.transformer, MOTION, lora.motion_rank, lora.every_n_blocks)

@@ -234,6 +234,12 @@ LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(
     parameters=[*_stock_signature.parameters.values(), *_our_parameters])
 
 
+def noise_encoder_frames(config: ModelConfig, latent_frames: int) -> int:
+    """Latent frames (all four sub-clips of ``latent_frames`` each) a noise encoder of ``config`` reads; 0 when its
+    objective needs none."""
+    return len(LAYER_ORDER) * latent_frames if config.objective.loss == "encoded_noise" else 0
+
+
 def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: tuple[int, int], text_dim: int,
                        latent_frames: int) -> dict:
     """diffusers ``CogVideoXTransformer3DModel`` arguments for ``config`` (and ours).
@@ -260,5 +266,5 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
         pooled_prompts=t.pooled_prompts,
         prompt_readout_rank=t.prompt_readout_rank,
         readout_frames=latent_frames if t.prompt_readout_rank else 0,
-        noise_encoder_frames=len(LAYER_ORDER) * latent_frames if config.objective.loss == "encoded_noise" else 0,
+        noise_encoder_frames=noise_encoder_frames(config, latent_frames),
     )
