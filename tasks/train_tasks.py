@@ -39,6 +39,11 @@ def build_auto_data(out: Path, auto: AutoData, clip: ClipConfig) -> dict[str, li
 #################################################################################
 
 
+def model_config_params(spec: str) -> dict[str, str]:
+    """The model config a preset name or file resolves to, as ``model_config.<field>`` MLflow params."""
+    return flat_params(load_model_config(spec).model_dump(mode="json"), prefix="model_config.")
+
+
 @task(cache_policy=NO_CACHE)
 def open_training_run(out: Path, config: TrainConfig, data: dict[str, list[Path]], name: str,
                       run_id: str | None = None) -> tuple[Tracking, str]:
@@ -48,8 +53,7 @@ def open_training_run(out: Path, config: TrainConfig, data: dict[str, list[Path]
     """
     tracking = tracking_for(out)
     hashes = {folder.name: data_content_hash(folder) for folders in data.values() for folder in folders}
-    params = flat_params(config.model_dump(mode="json")) | flat_params(
-        load_model_config(config.model).model_dump(mode="json"), prefix="model_config.")
+    params = flat_params(config.model_dump(mode="json")) | model_config_params(config.model)
     if run_id is None:
         return tracking, open_run(tracking, name, params, data_tags(hashes))
     log_params_and_tags(tracking, run_id, params, data_tags(hashes))
@@ -100,7 +104,7 @@ def run_stage(config: StageConfig, key: str, tracking: Tracking, parent_run_id: 
     if (done := read_done(config.out_dir, key)) is not None:
         return done
     hashes = {folder.name: data_content_hash(folder) for folder in config.data}
-    params = flat_params(config.model_dump(mode="json"))
+    params = flat_params(config.model_dump(mode="json")) | model_config_params(config.model)
     with stage_run(tracking, parent_run_id, config.stage, params, data_tags(hashes) | {"layerflow.stage_key": key}) as callbacks:
         artifacts = train_stage(config, PrefectProgress(callbacks, config))
     write_done(artifacts, key)

@@ -169,6 +169,7 @@ def test_one_stage_from_its_own_file_trains_a_readout_on_a_finished_model_keyed_
     client, runs = runs_of(tmp_path / "runs")
     (run,) = runs
     assert run.info.status == "FINISHED" and run.data.params["trainable"] == "prompt_readout"
+    assert run.data.params["model_config.transformer.prompt_readout_rank"] == "2"  # what the model file holds
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
     assert train_stage_flow(config_file=stage_file, out=tmp_path / "runs") == readout  # finished: skipped
     assert len(runs_of(tmp_path / "runs")[1]) == 1
