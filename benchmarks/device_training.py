@@ -1,4 +1,4 @@
-"""Time a profile's data build and three training stages, with no Prefect or MLflow installed.
+"""Time a profile's data build and three training stages, or one stage's own file, with no Prefect or MLflow installed.
 
 For a GPU machine that holds only torch and the model's own packages: builds the profile's
 data into ``OUT/data`` and trains base, motion and content into the same folders and
@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 from data_recipes.training_data import build_training_data
-from layerflow_model.callbacks import LoggingCallbacks
+from layerflow_model.callbacks import LoggingCallbacks, StageArtifacts
 from layerflow_model.completion import keyed_stage_config, keyed_standalone_stage, read_done, write_done
 from layerflow_model.train_config import STAGES, StageConfig, load_model_config, load_training_config, read_stage_config
 from layerflow_model.training import train_stage
 
 
-def finished_or_trained(key: str, config: StageConfig, log_every: int):
+def finished_or_trained(key: str, config: StageConfig, log_every: int) -> StageArtifacts:
     """The stage's artifacts: read from its ``DONE.json`` when finished under ``key``, else trained (resuming)."""
     if (artifacts := read_done(config.out_dir, key)) is None:
         artifacts = train_stage(config, LoggingCallbacks(every=log_every))

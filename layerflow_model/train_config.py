@@ -220,6 +220,7 @@ class PresetChanges(StrictModel):
         return name
 
     def resolve(self) -> ModelConfig:
+        """The preset with the changes made, validated again (a wrong field or value is named)."""
         return with_overrides(get_config(self.preset), self.set)
 
 
