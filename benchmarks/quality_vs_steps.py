@@ -260,7 +260,8 @@ def build_shards(model_config: ModelConfig, count: int, out: Path) -> None:
 def run_settings(model_config: ModelConfig, stage: StageConfig, eval_clips: int, train_clips: int) -> dict:
     """What a resumed run must share with the run it continues: model, stage recipe, evaluation and training sets
     (as JSON values, so a saved copy compares equal)."""
-    settings = {"model": model_config.model_dump(mode="json"), "stage": stage.identity(),
+    stage_recipe = stage.identity() | {"model": stage.model}  # the model compares whole under "model"
+    settings = {"model": model_config.model_dump(mode="json"), "stage": stage_recipe,
                 "eval_clips": eval_clips, "train_clips": train_clips}
     return json.loads(json.dumps(json_safe(settings)))
 
