@@ -72,11 +72,11 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     else:  # it samples as this stage trains it: what it predicts, from which noise
         pipe = LayerFlowPipeline.from_pretrained(config.init_from)
         pipe.register_to_config(prediction=model_config.objective.prediction, noise=model_config.objective.noise)
+    latent_frames = pipe.vae.latent_frames(model_config.clip.num_frames)  # of one sub-clip
     if config.trainable == "prompt_readout" and pipe.transformer.prompt_readout is None:
         torch.manual_seed(config.seed)  # the new readout's start, as build_pipeline seeds a fresh model's
-        pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank,
-                                            pipe.vae.latent_frames(model_config.clip.num_frames))
-    encoder_frames = noise_encoder_frames(model_config, pipe.vae.latent_frames(model_config.clip.num_frames))
+        pipe.transformer.add_prompt_readout(model_config.transformer.prompt_readout_rank, latent_frames)
+    encoder_frames = noise_encoder_frames(model_config, latent_frames)
     if encoder_frames and pipe.transformer.noise_encoder is None:
         torch.manual_seed(config.seed)
         pipe.transformer.add_noise_encoder(encoder_frames)

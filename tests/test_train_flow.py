@@ -38,6 +38,22 @@ def write_config(folder: Path, **changes) -> Path:
     return path
 
 
+def write_base_stage(folder: Path, data: Path) -> Path:
+    """A stage config file of the tiny model's base stage on ``data``."""
+    path = folder / "base.yaml"
+    stage = {"stage": "base", "model": "tiny", "device": "cpu", "data": [str(data)], **SETTINGS}
+    path.write_text(yaml.safe_dump(stage))
+    return path
+
+
+def run_device_training(*args: str) -> subprocess.CompletedProcess:
+    """benchmarks/device_training.py with ``args``, Prefect and MLflow unimportable, as on a bare GPU machine."""
+    command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
 def runs_of(out: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(EXPERIMENT)
@@ -99,10 +115,7 @@ def test_a_rerun_skips_finished_stages_and_from_stage_reuses_earlier_ones(traine
 
 def test_device_training_finds_the_flows_stages_without_prefect_or_mlflow(trained):
     out, first = trained
-    command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING),
-               "--config", str(write_config(out)), "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_device_training("--config", str(write_config(out)), "--out", str(out))
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     keys = {line["step"]: line["key"] for line in lines if line.get("step") in STAGES}
     assert keys == {stage: first[stage].out_dir.name for stage in STAGES}  # same folders: nothing retrained
@@ -113,13 +126,8 @@ def test_device_training_finds_the_flows_stages_without_prefect_or_mlflow(traine
 def test_device_training_trains_one_stage_from_its_own_file_without_prefect_or_mlflow(trained, tmp_path, monkeypatch):
     out, _ = trained
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    stage_file = tmp_path / "base.yaml"
-    stage_file.write_text(yaml.safe_dump({"stage": "base", "model": "tiny", "device": "cpu",
-                                          "data": [str(out / "data" / "synthetic")], **SETTINGS}))
-    command = [sys.executable, "-c", WITHOUT_ORCHESTRATION, str(DEVICE_TRAINING),
-               "--stage", str(stage_file), "--out", str(tmp_path / "runs")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    stage_file = write_base_stage(tmp_path, out / "data" / "synthetic")
+    done = run_device_training("--stage", str(stage_file), "--out", str(tmp_path / "runs"))
     assert "stage base finished at step 3" in done.stderr
     line = json.loads(done.stdout.splitlines()[-1])
     assert line["final_step"] == SETTINGS["steps"] and line["key"] == Path(line["model"]).parent.name
@@ -180,9 +188,7 @@ def test_one_stage_from_its_own_file_trains_a_readout_on_a_finished_model_keyed_
 def test_runs_in_two_output_folders_share_one_latent_cache(trained, tmp_path, monkeypatch):
     out, first = trained
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    stage_file = tmp_path / "base.yaml"
-    stage_file.write_text(yaml.safe_dump({"stage": "base", "model": "tiny", "device": "cpu",
-                                          "data": [str(out / "data" / "synthetic")], **SETTINGS}))
+    stage_file = write_base_stage(tmp_path, out / "data" / "synthetic")
     shared = tmp_path / "cache"
 
     first_run = train_stage_flow(config_file=stage_file, out=tmp_path / "a", cache_dir=shared)
