@@ -27,3 +27,15 @@ def test_frozen_recipe_turns_a_shard_folder_into_frozen_shards(tmp_path):
     samples = list(iter_samples(tmp_path / "frozen"))
     assert all(s.static and np.array_equal(s.clip.blend[0], s.clip.blend[-1]) for s in samples)
     assert "attributes" in samples[0].extra  # the source's json travels along
+
+
+def test_a_source_shard_rebuilt_under_the_same_name_is_frozen_again(tmp_path):
+    build(make_recipe(recipe_config("synthetic", count=2)), tmp_path / "moving")
+    frozen = make_recipe(recipe_config("frozen", src=tmp_path / "moving"))
+    build(frozen, tmp_path / "frozen")
+
+    build(make_recipe(recipe_config("synthetic", seed=10, count=2)), tmp_path / "moving")  # synthetic-000000.tar again
+    build(frozen, tmp_path / "frozen")
+
+    keys = [s.extra["derived_from"]["key"] for s in iter_samples(tmp_path / "frozen")]
+    assert keys == [s.key for s in iter_samples(tmp_path / "moving")] == ["synthetic-0000000010", "synthetic-0000000011"]
