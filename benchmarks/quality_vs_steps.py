@@ -67,7 +67,7 @@ from layerflow_model.metrics import json_safe, score_clip, summarize
 from layerflow_model.pipeline import LayerFlowPipeline
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
 from layerflow_model.training import train_stage
-from layerflow_model.video_io import atomic_output
+from layerflow_model.video_io import write_text_atomic
 from layerflow_model.weight_average import EMA_FILE
 from tasks.tracking import MlflowCallbacks, close_run, flat_params, open_run, tracking_for
 
@@ -198,8 +198,7 @@ class QualityCurve(NoCallbacks):
         """Rewrite ``progress.json`` whole: MLflow run id, settings, points so far, training seconds."""
         state = {"run_id": self.mlflow.run_id, "settings": self.settings, "curve": self.curve,
                  "train_seconds": self.train_seconds}
-        with atomic_output(self.progress) as tmp:
-            tmp.write_text(json.dumps(json_safe(state), indent=1))
+        write_text_atomic(self.progress, json.dumps(json_safe(state), indent=1))
 
     def on_step(self, step: int, metrics: dict[str, float]) -> None:
         self.step = step
@@ -377,8 +376,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = {"curve": curve.curve, "baselines": baselines, "s_per_step": curve.train_seconds / args.steps,
                   "samples_per_s": args.steps * args.batch_size / curve.train_seconds,
                   "overrides": args.overrides, "stage": stage.identity(), "model_config": model_config.model_dump(mode="json")}
-        with atomic_output(out / "curve.json") as tmp:  # whole or not at all: compare_curves reads it
-            tmp.write_text(json.dumps(json_safe(result), indent=1))
+        write_text_atomic(out / "curve.json", json.dumps(json_safe(result), indent=1))  # compare_curves reads it
         mlflow.client.log_artifact(run_id, str(out / "curve.png"))
         mlflow.client.log_artifact(run_id, str(out / "curve.json"))
     except BaseException:

@@ -24,6 +24,7 @@ from data_recipes.frozen import FrozenConfig, FrozenRecipe
 from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
 from layerflow_model.callbacks import NoCallbacks
 from layerflow_model.train_config import StageConfig, load_model_config
+from layerflow_model.video_io import write_text_atomic
 
 WARMUP_STEPS = 2
 
@@ -100,7 +101,7 @@ def main() -> None:
         print(f"| {r['stage']} | {r['samples_per_s']:.2f} | {r['peak_mib']:.0f} |")
     print(f"1-minute load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
           f"(above {args.threads} means other processes shared the cores)")
-    (work / "throughput.json").write_text(json.dumps(results, indent=1))
+    write_text_atomic(work / "throughput.json", json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from data_recipes.sample import LayeredSample
 from data_recipes.synthetic import held_out_samples
 from layerflow_model import LayerFlowPipeline
+from layerflow_model.video_io import write_text_atomic
 from layerflow_model.windows import sample_in_windows, split_windows
 
 from curve_plot import markdown  # beside this script
@@ -72,10 +73,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"model": model, "count": args.count, "frames": args.frames, "window": pipe.config.num_frames,
               "rows": rows}
-    (args.out / "windowed.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(args.out / "windowed.json", json.dumps(record, indent=2) + "\n")
     table = markdown(["setting", *METRICS, "s/clip"],
                      [[r["setting"], *(f"{r[m]:.3f}" for m in METRICS), f"{r['seconds_per_clip']:.2f}"] for r in rows])
-    (args.out / "windowed.md").write_text(table + "\n")
+    write_text_atomic(args.out / "windowed.md", table + "\n")
     print(table)
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from layerflow_model.layerflow_folder import write_layerflow_meta, write_layerflow_sequence
+from layerflow_model.video_io import write_text_atomic
 
 from .shards import iter_samples
 
@@ -24,7 +25,7 @@ def export_shards(shards_dir: Path, out_dir: Path) -> list[str]:
     prompts = {}
     for sample in iter_samples(Path(shards_dir)):
         seq_dir = write_layerflow_sequence(out_dir / sample.key, sample.clip)
-        (seq_dir / "sample.json").write_text(json.dumps(sample.metadata(), indent=1, sort_keys=True))
+        write_text_atomic(seq_dir / "sample.json", json.dumps(sample.metadata(), indent=1, sort_keys=True))
         prompts[sample.key] = sample.prompts
     if prompts:
         write_layerflow_meta(out_dir, prompts, meta_name=META_NAME)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from layerflow_model.video_io import atomic_output
+from layerflow_model.video_io import write_text_atomic
 
 MANIFEST_NAME = "manifest.json"
 REPORT_SUFFIX = ".report.json"
@@ -69,9 +69,7 @@ def report_path(shard: Path) -> Path:
 def write_report(shard: Path, report: ShardReport) -> Path:
     """Write a shard's report atomically (call after the shard itself is in place)."""
     path = report_path(shard)
-    with atomic_output(path) as tmp:
-        tmp.write_text(report.model_dump_json(indent=1))
-    return path
+    return write_text_atomic(path, report.model_dump_json(indent=1))
 
 
 def read_complete_report(shard: Path) -> ShardReport | None:
@@ -119,8 +117,7 @@ def collect_manifest(folder: Path) -> Manifest:
 def write_manifest(folder: Path) -> Manifest:
     """Collect and write ``folder/manifest.json`` atomically; return it."""
     manifest = collect_manifest(folder)
-    with atomic_output(Path(folder) / MANIFEST_NAME) as tmp:
-        tmp.write_text(manifest.model_dump_json(indent=1))
+    write_text_atomic(Path(folder) / MANIFEST_NAME, manifest.model_dump_json(indent=1))
     return manifest
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from .callbacks import StageArtifacts
 from .latent_cache import data_content_hash
 from .train_config import StageConfig, StageName, TrainConfig
-from .video_io import atomic_output
+from .video_io import write_text_atomic
 
 DONE_FILE = "DONE.json"
 _PATH_FIELDS = ("out_dir", "model_dir", "adapter_dir", "samples_dir", "config_file")
@@ -80,9 +80,7 @@ def write_done(artifacts: StageArtifacts, key: str) -> Path:
     """Mark the stage in ``artifacts.out_dir`` finished (atomically); return the marker."""
     record = {k: (str(v) if k in _PATH_FIELDS and v is not None else v) for k, v in asdict(artifacts).items()}
     path = Path(artifacts.out_dir) / DONE_FILE
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps({"key": key, "artifacts": record}, indent=1))
-    return path
+    return write_text_atomic(path, json.dumps({"key": key, "artifacts": record}, indent=1))
 
 
 def read_done(out_dir: Path, key: str | None = None) -> StageArtifacts | None:

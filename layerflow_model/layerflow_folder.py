@@ -37,6 +37,7 @@ from layerflow_model.video_io import (
     read_frames_folder,
     write_grey_png_sequence,
     write_png_sequence,
+    write_text_atomic,
 )
 
 LAYER_FOLDERS = {"fg": "fg", "alpha": "mask", "bg": "bg", "blend": "bl"}  # clip layer -> sub-folder
@@ -262,6 +263,4 @@ def write_layerflow_meta(
         entry.update({key: getattr(layer_prompts, field) for field, key in PROMPT_KEYS.items()})
         entry.update({"objects": {"1": {"frames": [p.stem for p in frame_paths(subs[0])]}}, "max_id": "1"})
         videos[name] = entry
-    with atomic_output(meta_path) as tmp:
-        tmp.write_text(json.dumps({"videos": videos}, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
-    return meta_path
+    return write_text_atomic(meta_path, json.dumps({"videos": videos}, indent=4, ensure_ascii=False) + "\n")

@@ -19,7 +19,7 @@ from typing import Any
 from .clip import LayeredClip, LayerPrompts
 from .layerflow_folder import write_layerflow_sequence
 from .preview import write_preview_gif, write_preview_grid
-from .video_io import atomic_output, write_rgb_mp4, write_rgba_prores, write_rgba_webm
+from .video_io import write_rgb_mp4, write_rgba_prores, write_rgba_webm, write_text_atomic
 
 
 def write_layer_outputs(
@@ -47,6 +47,5 @@ def write_layer_outputs(
         "width": width,
         **info,
     }
-    with atomic_output(out_dir / "layers.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out_dir / "layers.json", json.dumps(record, indent=2) + "\n")
     return out_dir

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from .layerflow_folder import FG_MATTE_GREY, LAYER_FOLDERS, layerflow_sequence_dirs, read_layerflow_sequence
 from .metrics import METRIC_NAMES, json_safe, score_clip, summarize
-from .video_io import PathLike, atomic_output, frame_paths
+from .video_io import PathLike, atomic_output, frame_paths, write_text_atomic
 
 # How a folder's fg/ frames store colour -> the grey they sit on (None: straight colour).
 FG_CONVENTIONS: dict[str, float | None] = {"grey": FG_MATTE_GREY, "straight": None, "black": 0.0}
@@ -117,9 +117,7 @@ def score_folders(
 
 def write_scores(path: PathLike, scores: Mapping) -> Path:
     """Write scores as strict JSON (inf/NaN as the strings "inf"/"nan"), atomically; returns the path."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(json_safe(scores), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return Path(path)
+    return write_text_atomic(path, json.dumps(json_safe(scores), indent=2, allow_nan=False) + "\n")
 
 
 ####################################################################################

