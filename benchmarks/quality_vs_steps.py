@@ -266,7 +266,11 @@ def run_settings(model_config: ModelConfig, stage: StageConfig, eval_clips: int,
 
 
 def changed_settings(saved: dict, current: dict) -> list[str]:
-    """Dotted names of the settings whose values differ, e.g. ``["stage.lr", "model.objective.shift"]``."""
+    """Dotted names of the settings whose values differ, e.g. ``["stage.lr", "model.objective.shift"]``.
+
+    The saved model is read back as a :class:`ModelConfig` first, so a model field added since the run was saved
+    compares at its default (the behaviour the run had) instead of as changed."""
+    saved = saved | {"model": ModelConfig.model_validate(saved["model"]).model_dump(mode="json")}
     before, after = flat_params(saved), flat_params(current)
     return sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
 

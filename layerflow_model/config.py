@@ -50,6 +50,12 @@ class TransformerConfig(StrictModel):
         "numbers to every latent position (a prompt prior, on the layers the prompts alone decide: none when "
         "decomposing, only a made foreground and alpha when filling); 0: none (the paper)",
     )
+    noise_code_conditioning: bool = Field(
+        default=False,
+        description="also add the per-clip noise the made sub-clips start from (their mean at each latent channel), "
+        "projected, to the timestep embedding, so a one-step sampler's draw modulates every block (as pooled "
+        "prompts do); needs objective.noise 'per_clip'; False: the draw enters as the input latents only",
+    )
 
     @property
     def inner_dim(self) -> int:
@@ -247,6 +253,11 @@ class ModelConfig(StrictModel):
             raise ValueError(
                 "transformer.prompt_readout_rank: the readout adds a prior to the predicted clean layers; it needs "
                 f"objective.prediction 'sample', not {self.objective.prediction!r}"
+            )
+        if self.transformer.noise_code_conditioning and self.objective.noise != "per_clip":
+            raise ValueError(
+                "transformer.noise_code_conditioning: the code is the per-clip noise the made sub-clips start from; "
+                f"it needs objective.noise 'per_clip', not {self.objective.noise!r}"
             )
         if (frame_factor := self.codec.frame_factor) is not None:  # read once: a frame VAE's is in its file
             factor = frame_factor * self.transformer.patch_size

@@ -64,7 +64,8 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     """The pipeline a stage starts from, with the stage's adapters attached.
 
     base: fresh weights (or ``init_from``, given a new prompt readout when the stage trains one and the
-    model has none, and a new noise encoder when the objective needs one and the model has none); motion:
+    model has none, a new noise encoder when the objective needs one and the model has none, and a new
+    noise code conditioning when the model config asks for it and the model has none); motion:
     the base model plus a new motion LoRA; content: the base model, the trained motion LoRA, and a new
     content LoRA.
     """
@@ -81,6 +82,8 @@ def stage_pipeline(config: StageConfig, model_config: ModelConfig) -> LayerFlowP
     if encoder_frames and pipe.transformer.noise_encoder is None:
         torch.manual_seed(config.seed)
         pipe.transformer.add_noise_encoder(encoder_frames)
+    if model_config.transformer.noise_code_conditioning and not pipe.transformer.config.noise_code_conditioning:
+        pipe.transformer.add_noise_code_conditioning()
     lora = model_config.lora
     if config.stage == "motion":
         add_adapter(pipe.transformer, MOTION, lora.motion_rank, lora.every_n_blocks)

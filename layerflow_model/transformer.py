@@ -117,16 +117,19 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
     decomposition, a made foreground and alpha in a fill); the output then stands for the
     clean layers (prediction "sample"). With ``noise_encoder_frames`` F > 0 the model carries a
     :class:`NoiseEncoder` of clips of F latent frames (all four sub-clips), for ``objective.loss``
-    "encoded_noise"; the forward pass does not use it.
+    "encoded_noise"; the forward pass does not use it. With ``noise_code_conditioning`` the made
+    sub-clips' mean at each channel, (B, C) (:func:`noise_code`: at sigma 1 the per-clip noise
+    they start from), enters the timestep embedding the same way, after the pooled prompts if any.
     Output: (B, F, C, h, w), same layout as ``hidden_states``.
     """
 
     @functools.wraps(CogVideoXTransformer3DModel.__init__)  # the stock arguments, so configs load
     def __init__(self, *args, pooled_prompts: bool = False, prompt_readout_rank: int = 0, readout_frames: int = 0,
-                 noise_encoder_frames: int = 0, **kwargs):
+                 noise_encoder_frames: int = 0, noise_code_conditioning: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.register_to_config(pooled_prompts=pooled_prompts, prompt_readout_rank=prompt_readout_rank,
-                                readout_frames=readout_frames, noise_encoder_frames=noise_encoder_frames)
+                                readout_frames=readout_frames, noise_encoder_frames=noise_encoder_frames,
+                                noise_code_conditioning=noise_code_conditioning)
         config = self.config
         if config.use_rotary_positional_embeddings:
             raise ValueError("LayerFlowTransformer supports the sincos (2B) layout only")
@@ -153,9 +156,9 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         # Zero-init: with it the model starts as (and loads as) the stock CogVideoX.
         self.layer_embedding = nn.Embedding(NUM_PROMPT_LAYERS, config.text_embed_dim)
         nn.init.zeros_(self.layer_embedding.weight)
-        if pooled_prompts:  # the stock TimestepEmbedding's slot for a condition, zero-init like the above
+        if self.condition_width:  # the stock TimestepEmbedding's slot for a condition, zero-init like the above
             inner_dim = config.num_attention_heads * config.attention_head_dim
-            self.time_embedding.cond_proj = nn.Linear(NUM_PROMPT_LAYERS * config.text_embed_dim, inner_dim, bias=False)
+            self.time_embedding.cond_proj = nn.Linear(self.condition_width, inner_dim, bias=False)
             nn.init.zeros_(self.time_embedding.cond_proj.weight)
         self.prompt_readout = None
         if prompt_readout_rank > 0:
@@ -183,6 +186,27 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         self.register_to_config(noise_encoder_frames=frames)
 
     @property
+    def condition_width(self) -> int:
+        """Width of the timestep embedding's condition: 3 x D with pooled prompts, plus C with the noise code."""
+        config = self.config
+        return (NUM_PROMPT_LAYERS * config.text_embed_dim * config.pooled_prompts
+                + config.out_channels * config.noise_code_conditioning)
+
+    def add_noise_code_conditioning(self) -> None:
+        """Let :func:`noise_code` enter the timestep embedding, its new projection columns zero (nothing changes until
+        they train; a pooled prompts' projection keeps its weights); saved with the config."""
+        old = self.time_embedding.cond_proj
+        self.register_to_config(noise_code_conditioning=True)
+        linear_1 = self.time_embedding.linear_1  # takes the condition's projection, added to the timestep's
+        new = nn.Linear(self.condition_width, linear_1.in_features, bias=False, device=linear_1.weight.device,
+                        dtype=linear_1.weight.dtype)
+        with torch.no_grad():
+            new.weight.zero_()
+            if old is not None:
+                new.weight[:, :old.in_features] = old.weight
+        self.time_embedding.cond_proj = new
+
+    @property
     def takes_given_channels(self) -> bool:
         """True when the given sub-clips also enter as input channels."""
         return self.config.in_channels == input_channels(self.config.out_channels, given_in_channels=True)
@@ -190,6 +214,7 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
     def forward(self, hidden_states, encoder_hidden_states, timestep, given_frames=None, return_dict: bool = True,
                 **kwargs):
         """See the class docstring for shapes; ``kwargs`` go to the stock forward."""
+        latents = hidden_states  # (B, F, C, h, w)
         if self.takes_given_channels:
             if given_frames is None:
                 raise ValueError("this transformer takes the given sub-clips as channels too: pass given_frames (B, F)")
@@ -206,8 +231,11 @@ class LayerFlowTransformer(CogVideoXTransformer3DModel):
         layer_emb = self.layer_embedding(layer_ids).to(encoder_hidden_states.dtype)  # (P, D)
         text = encoder_hidden_states + layer_emb[None, :, None, :]  # (B, P, L, D)
         pooled = F.pad(encoder_hidden_states.mean(dim=2), (0, 0, 0, NUM_PROMPT_LAYERS - num_prompts))  # (B, 3, D)
-        if self.config.pooled_prompts:
-            kwargs["timestep_cond"] = pooled.flatten(1)  # (B, 3D)
+        conditions = [pooled.flatten(1)] if self.config.pooled_prompts else []  # (B, 3D)
+        if self.config.noise_code_conditioning:
+            conditions.append(noise_code(latents, given_frames))  # (B, C)
+        if conditions:
+            kwargs["timestep_cond"] = torch.cat(conditions, dim=1)
         output = super().forward(
             hidden_states=hidden_states,  # (B, F, C, h, w)
             encoder_hidden_states=text.flatten(1, 2),  # (B, P*L, D)
@@ -227,11 +255,23 @@ _our_parameters = [
     inspect.Parameter("prompt_readout_rank", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
     inspect.Parameter("readout_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
     inspect.Parameter("noise_encoder_frames", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
+    inspect.Parameter("noise_code_conditioning", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool),
 ]
 OUR_ARGUMENTS = tuple(parameter.name for parameter in _our_parameters)  # config arguments the stock model lacks
 _stock_signature = inspect.signature(CogVideoXTransformer3DModel.__init__)
 LayerFlowTransformer.__init__.__signature__ = _stock_signature.replace(
     parameters=[*_stock_signature.parameters.values(), *_our_parameters])
+
+
+def noise_code(latents: torch.Tensor, given_frames: torch.Tensor | None = None) -> torch.Tensor:
+    """latents (B, F, C, h, w), given_frames (B, F) bool or None (nothing given) -> (B, C): the mean at each channel
+    over the frames to be made (zeros when every frame is given). At sigma 1 with per-clip noise it is exactly
+    the noise those frames start from."""
+    per_frame = latents.mean(dim=(3, 4))  # (B, F, C)
+    if given_frames is None:
+        return per_frame.mean(dim=1)
+    made = (~given_frames.bool()).to(latents.dtype)[:, :, None]  # (B, F, 1)
+    return (per_frame * made).sum(dim=1) / made.sum(dim=1).clamp(min=1)
 
 
 def noise_encoder_frames(config: ModelConfig, latent_frames: int) -> int:
@@ -267,4 +307,5 @@ def transformer_kwargs(config: ModelConfig, latent_channels: int, latent_size: t
         prompt_readout_rank=t.prompt_readout_rank,
         readout_frames=latent_frames if t.prompt_readout_rank else 0,
         noise_encoder_frames=noise_encoder_frames(config, latent_frames),
+        noise_code_conditioning=t.noise_code_conditioning,
     )

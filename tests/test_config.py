@@ -60,3 +60,9 @@ def test_a_prompt_readout_needs_a_clean_layer_prediction():
     with_overrides(get_config("small"), {"transformer.prompt_readout_rank": 16})  # small predicts the clean layers
     with pytest.raises(ValidationError, match="transformer.prompt_readout_rank.*'velocity'"):
         with_overrides(get_config("tiny"), {"transformer.prompt_readout_rank": 16})
+
+
+def test_a_noise_code_conditioning_needs_per_clip_noise():
+    with_overrides(get_config("small"), {"transformer.noise_code_conditioning": True, "objective.noise": "per_clip"})
+    with pytest.raises(ValidationError, match="transformer.noise_code_conditioning.*'per_pixel'"):
+        with_overrides(get_config("small"), {"transformer.noise_code_conditioning": True})

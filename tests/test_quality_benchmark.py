@@ -113,6 +113,9 @@ def test_a_stopped_run_resumes_from_its_newest_checkpoint(tmp_path):
                                  timeout=60)
     assert other_model.returncode == 2 and "model.objective.shift" in other_model.stderr
     assert (out / "model_config.json").read_text() == model_file  # the refused run's model is not written over it
+    progress = json.loads((out / "progress.json").read_text())
+    del progress["settings"]["model"]["transformer"]["noise_code_conditioning"]  # as saved before the field existed
+    (out / "progress.json").write_text(json.dumps(progress))
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

@@ -169,6 +169,22 @@ def test_a_model_trained_on_under_the_encoded_noise_gets_a_noise_encoder_and_tra
     assert LayerFlowPipeline.from_pretrained(trained.model_dir).config.noise == "per_clip"
 
 
+def test_a_model_trained_on_with_the_noise_code_gets_its_projection_and_trains_it(stages, data, tmp_path):
+    coded = with_overrides(load_model_config("tiny"), {
+        "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.loss_space": "sample",
+        "objective.loss": "encoded_noise", "objective.noise": "per_clip", "transformer.noise_code_conditioning": True})
+    (tmp_path / "coded.json").write_text(coded.model_dump_json())
+
+    trained = train_stage(StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "coded",
+                                      init_from=stages["base"].model_dir,
+                                      **{**TINY, "model": str(tmp_path / "coded.json")}))
+
+    assert "time_embedding.cond_proj.weight" not in transformer_weights(stages["base"].model_dir)
+    projection = transformer_weights(trained.model_dir)["time_embedding.cond_proj.weight"]  # (inner, C)
+    assert projection.shape[1] == coded.codec.factor**2 * 3 and projection.abs().sum() > 0  # starts at zero: it trained
+    assert LayerFlowPipeline.from_pretrained(trained.model_dir).transformer.config.noise_code_conditioning
+
+
 def test_motion_trains_only_the_motion_lora_with_gradient_checkpointing(stages):
     motion = stages["motion"]
     adapter = load_file(motion.adapter_dir / "pytorch_lora_weights.safetensors")

@@ -5,7 +5,7 @@ import torch
 from diffusers import CogVideoXTransformer3DModel
 
 from layerflow_model import LayerFlowTransformer
-from layerflow_model.transformer import given_layer_channels, input_channels
+from layerflow_model.transformer import given_layer_channels, input_channels, noise_code
 
 STOCK_KWARGS = dict(
     num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=8, time_embed_dim=32,
@@ -145,3 +145,44 @@ def test_a_prompt_readout_adds_the_prompts_prior_to_the_layers_they_alone_decide
         assert torch.equal(loaded(video, text, t).sample, before)
     with pytest.raises(ValueError, match="readout_frames"):
         LayerFlowTransformer(**STOCK_KWARGS, prompt_readout_rank=4)
+
+
+def test_the_noise_code_is_the_per_clip_noise_the_made_frames_start_from():
+    code = torch.randn(2, 8)
+    latents = code[:, None, :, None, None].expand(2, 4, 8, 4, 4).clone()  # per-clip noise at sigma 1
+    given = torch.tensor([[False, False, True, True], [False, False, False, False]])
+    latents[0, 2:] = torch.randn(2, 8, 4, 4)  # given frames hold clean layers, which do not count
+
+    assert torch.allclose(noise_code(latents, given), code, atol=1e-6)
+    assert torch.allclose(noise_code(latents[1:]), code[1:], atol=1e-6)  # nothing given
+
+
+def test_the_noise_code_conditions_every_block_on_the_draw_and_is_saved_with_the_model(tmp_path):
+    kwargs = {**STOCK_KWARGS, "max_text_seq_length": 18}
+    torch.manual_seed(0)
+    plain = LayerFlowTransformer(**kwargs).eval()
+    torch.manual_seed(0)
+    coded = LayerFlowTransformer(**kwargs, noise_code_conditioning=True).eval()
+    video, text, t = inputs(frames=4, prompts=3)
+    with torch.no_grad():
+        assert torch.equal(coded(video, text, t).sample, plain(video, text, t).sample)  # zero-init: no change yet
+        coded.time_embedding.cond_proj.weight.normal_()
+        before = coded(video, text, t).sample
+        assert not torch.allclose(coded(video + torch.randn(2, 1, 8, 1, 1), text, t).sample, before)
+
+    coded.save_pretrained(tmp_path / "transformer")
+    loaded = LayerFlowTransformer.from_pretrained(tmp_path / "transformer", use_safetensors=True).eval()
+    with torch.no_grad():
+        assert loaded.config.noise_code_conditioning and torch.equal(loaded(video, text, t).sample, before)
+
+
+def test_a_model_given_the_noise_code_later_keeps_what_it_computed():
+    torch.manual_seed(0)
+    pooled = LayerFlowTransformer(**{**STOCK_KWARGS, "max_text_seq_length": 18}, pooled_prompts=True).eval()
+    video, text, t = inputs(frames=4, prompts=3)
+    with torch.no_grad():
+        pooled.time_embedding.cond_proj.weight.normal_()  # a trained prompts' projection
+        before = pooled(video, text, t).sample
+        pooled.add_noise_code_conditioning()
+        assert pooled.time_embedding.cond_proj.in_features == 3 * 24 + 8  # the pooled prompts, then the code
+        assert torch.equal(pooled(video, text, t).sample, before)
