@@ -4,7 +4,9 @@ A build plans the recipe's items, splits them into chunks (one shard each, named
 ``RECIPE-NNNNNN.tar``) and builds every chunk whose shard is not already complete.
 A shard is written under a temporary name and renamed when complete; its report
 (``.report.json``) is written after it and marks it done. So a rerun after a kill
-rebuilds only missing shards, and no partial shard or duplicate sample is left.
+rebuilds only missing shards, and no partial shard or duplicate sample is left. A shard
+is kept only for the same plan: the recipe's config, the chunk's items and the bytes of
+the source files its config names, so a source edited in place is built again.
 Prefect (``flows/build_data.py``) maps :func:`build_shard` over chunks; :func:`build`
 runs the same steps in-process without Prefect.
 """
@@ -29,7 +31,7 @@ from .manifest import (
     write_manifest,
     write_report,
 )
-from .recipe import Recipe
+from .recipe import Recipe, RecipeConfig
 from .sample import LayeredSample
 from .shards import SHARD_SUFFIX, write_shard
 
@@ -41,18 +43,37 @@ _SHARD_FILE = re.compile(r"^(?P<recipe>.+)-(?P<index>\d{6})\.(tar|report\.json)$
 
 @dataclass(frozen=True)
 class Chunk:
-    """Items built into one shard; ``index`` numbers the shard."""
+    """Items built into one shard; ``index`` numbers the shard; ``sources``: :func:`sources_digest` when planned."""
 
     index: int
     items: tuple[str, ...]
+    sources: str = ""
 
 
 def plan_chunks(recipe: Recipe, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Chunk]:
     """Split ``recipe.plan()`` into chunks of at most ``chunk_size`` items, in plan order."""
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    items = recipe.plan()
-    return [Chunk(i // chunk_size, tuple(items[i:i + chunk_size])) for i in range(0, len(items), chunk_size)]
+    items, sources = recipe.plan(), sources_digest(recipe.config)
+    return [Chunk(i // chunk_size, tuple(items[i:i + chunk_size]), sources) for i in range(0, len(items), chunk_size)]
+
+
+def sources_digest(config: RecipeConfig) -> str:
+    """sha256 over every file under the config's path fields (``src``, ``backgrounds``): its field, its path in that
+    folder and its bytes, hidden files skipped; "" for a config without any (the synthetic recipe)."""
+    roots = sorted((name, value) for name, value in config if isinstance(value, Path))
+    if not roots:
+        return ""
+    digest = hashlib.sha256()
+    for name, root in roots:
+        files = [root] if root.is_file() else sorted(
+            path for path in root.rglob("*")
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts))
+        for path in files:
+            digest.update(f"{name}:{path.relative_to(root).as_posix()}\n".encode("utf-8"))
+            with open(path, "rb") as stream:
+                digest.update(hashlib.file_digest(stream, "sha256").digest())
+    return digest.hexdigest()
 
 
 def shard_path(out_dir: Path, recipe_name: str, index: int) -> Path:
@@ -61,8 +82,10 @@ def shard_path(out_dir: Path, recipe_name: str, index: int) -> Path:
 
 
 def plan_hash(recipe: Recipe, chunk: Chunk) -> str:
-    """Hash of the recipe's config and the chunk's items: a shard built from another plan is stale."""
-    text = recipe.config.model_dump_json() + "\n" + "\n".join(chunk.items)
+    """Hash of the recipe's config, the chunk's items and its sources' digest: a shard built from another plan is
+    stale."""
+    sources = f"\n{chunk.sources}" if chunk.sources else ""  # none: the hash a synthetic shard always had
+    text = recipe.config.model_dump_json() + "\n" + "\n".join(chunk.items) + sources
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -1,15 +1,11 @@
 """Frozen clips for the motion-LoRA stage: one random frame of a sample, repeated.
 
 :func:`freeze` is the transform; recipe ``frozen`` applies it to every sample of the
-shards in ``src`` (typically a copy-paste build), one item per source shard. An item names
-the shard and its sha256, so a source shard rebuilt with other samples under the same name
-makes a new plan, and the frozen shard is rebuilt rather than kept from the old source.
+shards in ``src`` (typically a copy-paste build), one item per source shard.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -21,7 +17,6 @@ from layerflow_model.clip import LayeredClip
 
 from .framing import repeat_frame
 from .inputs import SkipInput
-from .manifest import read_complete_report
 from .recipe import RecipeConfig, item_rng
 from .sample import LayeredSample
 from .shards import list_shards, read_shard
@@ -64,21 +59,12 @@ class FrozenRecipe:
     def plan(self) -> list[str]:
         if not Path(self.config.src).is_dir():
             raise ValueError(f"src {self.config.src} does not exist or is not a directory")
-        return [json.dumps({"shard": path.name, "sha256": shard_sha256(path)}) for path in list_shards(self.config.src)]
+        return [p.name for p in list_shards(self.config.src)]
 
     def make(self, item: str) -> Iterator[LayeredSample]:
-        path = Path(self.config.src) / json.loads(item)["shard"]
+        path = Path(self.config.src) / item
         try:
             for sample in read_shard(path):
                 yield freeze(sample, item_rng(self.config.seed, sample.key))
         except (OSError, EOFError, ValueError, KeyError) as error:  # corrupt or truncated shard
             raise SkipInput(path, f"not a readable shard: {type(error).__name__}: {error}") from error
-
-
-def shard_sha256(path: Path) -> str:
-    """The shard's sha256 hex digest: from its build report when complete, else read from the file."""
-    report = read_complete_report(path)
-    if report is not None and report.sha256 is not None:
-        return report.sha256
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -108,3 +108,18 @@ def test_remove_partials_touches_only_its_recipe(tmp_path):
     mine.write_bytes(b""), other.write_bytes(b"")
     assert remove_partials(tmp_path, "synthetic") == [mine]
     assert other.exists()
+
+
+def test_a_source_edited_in_place_is_built_again_and_an_untouched_one_is_kept(tmp_path):
+    images = write_layered_image_sources(tmp_path / "images", count=2, shape=SyntheticConfig(count=1))
+    recipe = make_recipe(recipe_config("layered-images", src=images, frames=4, height=32, width=32))
+    first = build(recipe, tmp_path / "shards")
+    kept = shard_path(tmp_path / "shards", "layered-images", 0).stat().st_mtime_ns
+    assert build(recipe, tmp_path / "shards") == first
+    assert shard_path(tmp_path / "shards", "layered-images", 0).stat().st_mtime_ns == kept
+
+    (images / "image-00000" / "fg.png").write_bytes((images / "image-00001" / "fg.png").read_bytes())  # same name
+    rebuilt = build(recipe, tmp_path / "shards")
+
+    assert rebuilt.content_hash != first.content_hash
+    assert rebuilt.content_hash == build(recipe, tmp_path / "fresh").content_hash
