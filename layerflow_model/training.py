@@ -252,14 +252,16 @@ def eval_loss(transformer, cache, pools, config, model_config, trainable, device
 
 def check_resumable(out_dir: Path, config: StageConfig, model_config: ModelConfig) -> None:
     """Refuse to resume checkpoints in ``out_dir`` that a run of another config or model config wrote (where
-    things lie aside): ``ValueError`` naming the fields that differ."""
+    things lie aside): ``ValueError`` naming the fields that differ. The saved model config is read back as a
+    :class:`ModelConfig`, so a model field added since compares at its default (the behaviour the run had)."""
     config_file, model_config_file = out_dir / CONFIG_FILE, out_dir / MODEL_CONFIG_FILE
     if latest_checkpoint(out_dir) is None or not config_file.is_file():
         return
     earlier, now = json.loads(config_file.read_text()), json.loads(config.model_dump_json())
     changed = sorted(key for key in (earlier.keys() & now.keys()) - STAGE_PATH_FIELDS if earlier[key] != now[key])
     if model_config_file.is_file():
-        earlier, now = json.loads(model_config_file.read_text()), model_config.model_dump(mode="json")
+        earlier = ModelConfig.model_validate_json(model_config_file.read_text()).model_dump(mode="json")
+        now = model_config.model_dump(mode="json")
         changed += sorted(f"model.{key}" for key in earlier.keys() | now.keys() if earlier.get(key) != now.get(key))
     if changed:
         raise ValueError(f"out_dir: {out_dir} holds checkpoints of a run with another {', '.join(changed)}; "

@@ -1,5 +1,6 @@
 """The three training stages on the tiny model: what each trains, and what each hands over."""
 
+import json
 import os
 import pickle
 import shutil
@@ -21,7 +22,9 @@ from layerflow_model.latent_cache import load_or_build_cache
 from layerflow_model.train_config import StageConfig, TaskMixture, load_model_config
 from layerflow_model.training import (
     CONFIG_FILE,
+    MODEL_CONFIG_FILE,
     batch_rng,
+    check_resumable,
     draw_batch,
     sample_pools,
     select_trainable,
@@ -233,6 +236,19 @@ def test_a_stage_refuses_to_resume_the_checkpoints_of_another_config(stages, tmp
     other_model.write_text(with_overrides(load_model_config("tiny"), {"objective.shift": 2.0}).model_dump_json())
     with pytest.raises(ValueError, match="another model, model.objective; resume it with"):
         train_stage(config.model_copy(update={"model": str(other_model)}))
+
+
+def test_a_stage_resumes_checkpoints_saved_before_a_model_field_existed(stages, tmp_path):
+    folder = shutil.copytree(stages["base"].out_dir, tmp_path / "base")
+    config = StageConfig.model_validate_json((folder / CONFIG_FILE).read_text()).model_copy(update={"out_dir": folder})
+    saved = json.loads((folder / MODEL_CONFIG_FILE).read_text())
+    del saved["transformer"]["noise_code_conditioning"]  # as a run before the field wrote it
+    (folder / MODEL_CONFIG_FILE).write_text(json.dumps(saved))
+
+    model = load_model_config(config.model)
+    check_resumable(folder, config, model)  # the field at its default: the same model, so no refusal
+    with pytest.raises(ValueError, match="another model.objective;"):  # while a changed field still refuses
+        check_resumable(folder, config, with_overrides(model, {"objective.shift": 2.0}))
 
 
 def test_a_stage_with_a_moving_average_exports_the_average_and_resumes_it(data, tmp_path):
