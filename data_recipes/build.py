@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+from layerflow_model.video_io import digest_files
+
 from .inputs import SkipInput
 from .manifest import (
     Manifest,
@@ -59,20 +61,19 @@ def plan_chunks(recipe: Recipe, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[Ch
 
 
 def sources_digest(config: RecipeConfig) -> str:
-    """sha256 over every file under the config's path fields (``src``, ``backgrounds``): its field, its path in that
-    folder and its bytes, hidden files skipped; "" for a config without any (the synthetic recipe)."""
+    """sha256 over every file under the config's path fields (``src``, ``backgrounds``): the field's name, then each
+    file's path in that folder and its bytes (:func:`digest_files`), hidden files skipped; "" for a config without
+    any (the synthetic recipe)."""
     roots = sorted((name, value) for name, value in config if isinstance(value, Path))
     if not roots:
         return ""
     digest = hashlib.sha256()
     for name, root in roots:
+        digest.update(name.encode("utf-8"))
         files = [root] if root.is_file() else sorted(
             path for path in root.rglob("*")
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts))
-        for path in files:
-            digest.update(f"{name}:{path.relative_to(root).as_posix()}\n".encode("utf-8"))
-            with open(path, "rb") as stream:
-                digest.update(hashlib.file_digest(stream, "sha256").digest())
+        digest_files(digest, root, files)
     return digest.hexdigest()
 
 

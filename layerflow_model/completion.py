@@ -17,7 +17,7 @@ from pathlib import Path
 from .callbacks import StageArtifacts
 from .latent_cache import data_content_hash
 from .train_config import StageConfig, StageName, TrainConfig
-from .video_io import write_text_atomic
+from .video_io import digest_files, write_text_atomic
 
 DONE_FILE = "DONE.json"
 _PATH_FIELDS = ("out_dir", "model_dir", "adapter_dir", "samples_dir", "config_file")
@@ -61,10 +61,8 @@ def starting_point_hash(config: StageConfig) -> str:
         return ""
     digest = hashlib.sha256()
     for folder in (config.init_from, config.motion_adapter):
-        for file in sorted(Path(folder).rglob("*.safetensors")) if folder is not None else []:
-            digest.update(file.relative_to(folder).as_posix().encode("utf-8"))
-            with file.open("rb") as stream:  # streamed: a CogVideoX transformer is about 11 GB
-                digest.update(hashlib.file_digest(stream, "sha256").digest())
+        if folder is not None:
+            digest_files(digest, Path(folder), sorted(Path(folder).rglob("*.safetensors")))
     return digest.hexdigest()[:16]
 
 

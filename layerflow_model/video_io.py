@@ -16,6 +16,7 @@ decoder, which PyAV picks by default, drops the alpha plane.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import numbers
@@ -90,6 +91,15 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def digest_files(digest: hashlib._Hash, root: Path, files: Iterable[Path]) -> None:
+    """Feed ``digest`` each of ``files`` (under ``root``): its path within ``root`` (POSIX, UTF-8), then the sha256
+    of its bytes, read streamed (a CogVideoX transformer is about 11 GB)."""
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode("utf-8"))
+        with file.open("rb") as stream:
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
 
 
 def _move_into_place(tmp: Path, final: Path) -> None:
