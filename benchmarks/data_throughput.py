@@ -201,6 +201,7 @@ def main() -> None:
     pin(args.cores)
     from data_recipes import make_recipe, recipe_config
     from data_recipes.inputs import find_inputs
+    from layerflow_model.video_io import write_text_atomic
 
     height, width = (int(v) for v in args.size.lower().split("x"))
     shape = {"frames": args.frames, "height": height, "width": width}
@@ -242,7 +243,7 @@ def main() -> None:
     results["coarse_video_psnr"] = psnr_figures = coarse_video_psnr(dirs["fg"])
     print("coarse-video background PSNR:", json.dumps(psnr_figures, indent=1))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        write_text_atomic(args.json, json.dumps(results, indent=1))
     if args.work is None:
         shutil.rmtree(work)
 

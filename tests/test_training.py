@@ -251,6 +251,18 @@ def test_a_stage_resumes_checkpoints_saved_before_a_model_field_existed(stages, 
         check_resumable(folder, config, with_overrides(model, {"objective.shift": 2.0}))
 
 
+def test_a_stage_refuses_checkpoints_whose_saved_model_config_it_cannot_read(stages, tmp_path):
+    folder = shutil.copytree(stages["base"].out_dir, tmp_path / "base")
+    config = StageConfig.model_validate_json((folder / CONFIG_FILE).read_text()).model_copy(update={"out_dir": folder})
+    saved = json.loads((folder / MODEL_CONFIG_FILE).read_text())
+    saved["transformer"]["retired_option"] = True  # as a field a later version dropped
+    (folder / MODEL_CONFIG_FILE).write_text(json.dumps(saved))
+
+    with pytest.raises(ValueError, match="(?s)model_config.json holds a model config this version cannot read.*"
+                                         "transformer.retired_option"):
+        check_resumable(folder, config, load_model_config(config.model))
+
+
 def test_a_stage_with_a_moving_average_exports_the_average_and_resumes_it(data, tmp_path):
     config = StageConfig(stage="base", data=[data["moving"]], out_dir=tmp_path / "unbroken", ema_decay=0.9,
                          preview_count=0, **TINY)
