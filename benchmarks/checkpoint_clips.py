@@ -25,17 +25,34 @@ from layerflow_model.checkpoint import TRAINABLE_FILE, complete_checkpoints
 from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import json_safe, summarize
 from layerflow_model.train_config import load_model_config
+from layerflow_model.training import CONFIG_FILE
 from layerflow_model.weight_average import EMA_FILE
 
 from quality_vs_steps import Scorer, decompose_held_out, load_weights  # beside this script
 
 
+def base_stage_folder(run: Path) -> Path:
+    """The base-stage folder ``run`` names: a ``quality_vs_steps.py --out`` folder's ``train/``, or a ``layerflow
+    train-stage`` base stage's own folder (``OUT/base/<key>``), whose checkpoints hold every transformer weight.
+    ``ValueError`` when it is neither, or is another stage's."""
+    for folder in (run / "train", run):
+        if (folder / CONFIG_FILE).is_file():
+            stage = json.loads((folder / CONFIG_FILE).read_text())["stage"]
+            if stage != "base":
+                raise ValueError(f"{folder}: a {stage} stage, whose checkpoints hold its adapter alone; "
+                                 "give a base stage's folder")
+            return folder
+    raise ValueError(f"{run}: no {CONFIG_FILE} here or in train/: neither a quality_vs_steps.py --out folder "
+                     "nor a train-stage base stage folder")
+
+
 def checkpoint_weights(run: Path, step: int | None, average: bool) -> tuple[int, Path]:
-    """(step, safetensors file) of a run's checkpoint at ``step`` (None: the last one);
-    ``ValueError`` naming the steps it kept."""
-    found = dict(complete_checkpoints(run / "train"))
+    """(step, safetensors file) of the checkpoint at ``step`` (None: the last one) of :func:`base_stage_folder`
+    ``run``; ``ValueError`` naming the steps it kept."""
+    folder = base_stage_folder(run)
+    found = dict(complete_checkpoints(folder))
     if not found:
-        raise ValueError(f"{run}: no complete checkpoint under {run / 'train' / 'checkpoints'}")
+        raise ValueError(f"{run}: no complete checkpoint under {folder / 'checkpoints'}")
     step = max(found) if step is None else step
     if step not in found:
         raise ValueError(f"{run}: no checkpoint at step {step}; kept: {sorted(found)}")

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from layerflow_model import LayeredClip, LayerFlowPipeline
-from layerflow_model.factory import build_pipeline
 from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
-from layerflow_model.train_config import load_model_config
+from layerflow_model.train_config import StageConfig, load_model_config
+from layerflow_model.training import CONFIG_FILE, MODEL_CONFIG_FILE, stage_pipeline
 
-from checkpoint_clips import checkpoint_weights  # beside this script
+from checkpoint_clips import base_stage_folder, checkpoint_weights  # beside this script
 from quality_vs_steps import load_weights
 
 
@@ -27,14 +27,16 @@ def saved_pipeline(model: Path | None) -> LayerFlowPipeline:
 
 def pipeline_to_score(run: Path | None, step: int | None, average: bool,
                       model: Path | None) -> tuple[LayerFlowPipeline, str]:
-    """The pipeline to score and what it is: a checkpoint of ``quality_vs_steps.py`` run ``run`` at ``step``
-    (None: the last kept; ``average``: its moving average), else :func:`saved_pipeline` of ``model``.
+    """The pipeline to score and what it is: a checkpoint of run ``run`` (a ``quality_vs_steps.py --out`` folder or a
+    ``layerflow train-stage`` base stage folder) at ``step`` (None: the last kept; ``average``: its moving average),
+    built as its stage built it (from its ``init_from`` model, if any), else :func:`saved_pipeline` of ``model``.
     ``ValueError`` naming the steps the run kept."""
     if run is None:
         return saved_pipeline(model), str(model or shipped_model_dir())
     step, weights = checkpoint_weights(run, step, average)
-    pipe = build_pipeline(load_model_config(str(run / "model_config.json")))
-    pipe.set_progress_bar_config(disable=True)
+    folder = base_stage_folder(run)
+    config = StageConfig.model_validate_json((folder / CONFIG_FILE).read_text())
+    pipe = stage_pipeline(config, load_model_config(str(folder / MODEL_CONFIG_FILE)))
     load_weights(pipe, weights)
     return pipe, f"{weights} (step {step})"
 
@@ -42,7 +44,8 @@ def pipeline_to_score(run: Path | None, step: int | None, average: bool,
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """``--run`` or ``--model`` (the model to score), and ``--step`` and ``--average`` (which of a run's weights)."""
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--run", type=Path, help="a quality_vs_steps.py --out folder")
+    source.add_argument("--run", type=Path, help="a quality_vs_steps.py --out folder, or a train-stage base stage "
+                        "folder (OUT/base/<key>)")
     source.add_argument("--model", type=Path, help="saved pipeline folder (default: the shipped model)")
     parser.add_argument("--step", type=int, default=None, help="the run's checkpoint step (default: the last kept)")
     parser.add_argument("--average", action="store_true", help="the run's moving average (ema.safetensors)")

@@ -2,14 +2,19 @@
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from data_recipes.build import build
+from data_recipes.synthetic import SyntheticConfig, SyntheticRecipe
 from layerflow_model import build_pipeline, get_config
 from layerflow_model.config import with_overrides
+from layerflow_model.train_config import StageConfig
+from layerflow_model.training import train_stage
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -115,6 +120,29 @@ def test_generation_sampler_can_start_each_clip_from_its_own_encoded_noise(tiny_
     assert header["clips"] == 2 and 0 <= row["oracle_accuracy"] <= 1
     refused = subprocess.run([*command, "--model", str(tiny_model)], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--encoded-noise: this model has no noise encoder" in refused.stderr
+
+
+def test_generation_sampler_scores_a_checkpoint_of_a_stage_trained_on_from_another_model(tiny_model, tmp_path):
+    data = tmp_path / "data"
+    build(SyntheticRecipe(SyntheticConfig(count=4, frames=4, height=16, width=16)), data)
+    encoded = with_overrides(get_config("tiny"), {  # the started-from model has no noise encoder: the stage adds one
+        "objective.prediction": "sample", "objective.one_step_fraction": 1.0, "objective.loss_space": "sample",
+        "objective.loss": "encoded_noise", "objective.noise": "per_clip"})
+    (tmp_path / "encoded.json").write_text(encoded.model_dump_json())
+    stage = StageConfig(stage="base", model=str(tmp_path / "encoded.json"), init_from=tiny_model, data=[data],
+                        out_dir=tmp_path / "base", steps=2, batch_size=2, lr=1e-3, checkpoint_every=1, device="cpu")
+    train_stage(stage)
+
+    command = [sys.executable, str(BENCHMARKS / "generation_sampler.py"), "--run", str(stage.out_dir), "--step", "1",
+               "--count", "2", "--steps", "1", "--guidance", "1", "--threads", "1", "--encoded-noise"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, row = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert header["model"].endswith("trainable.safetensors (step 1)") and 0 <= row["oracle_accuracy"] <= 1
+    motion = shutil.copytree(stage.out_dir, tmp_path / "motion")  # a stage folder that names another stage
+    (motion / "stage_config.json").write_text(stage.model_copy(update={"stage": "motion"}).model_dump_json())
+    refused = subprocess.run([*command[:2], "--run", str(motion)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "a motion stage, whose checkpoints hold its adapter alone" in refused.stderr
 
 
 def test_generation_sampler_names_what_step_picks(tiny_model):
