@@ -11,11 +11,8 @@ import numpy as np
 from layerflow_model import LayeredClip, LayerFlowPipeline
 from layerflow_model.metrics import score_clip
 from layerflow_model.shipped import shipped_model_dir
-from layerflow_model.train_config import StageConfig, load_model_config
-from layerflow_model.training import CONFIG_FILE, MODEL_CONFIG_FILE, stage_pipeline
 
-from checkpoint_clips import base_stage_folder, checkpoint_weights  # beside this script
-from quality_vs_steps import load_weights
+from checkpoint_clips import checkpoint_pipeline  # beside this script
 
 
 def saved_pipeline(model: Path | None) -> LayerFlowPipeline:
@@ -33,11 +30,7 @@ def pipeline_to_score(run: Path | None, step: int | None, average: bool,
     ``ValueError`` naming the steps the run kept."""
     if run is None:
         return saved_pipeline(model), str(model or shipped_model_dir())
-    step, weights = checkpoint_weights(run, step, average)
-    folder = base_stage_folder(run)
-    config = StageConfig.model_validate_json((folder / CONFIG_FILE).read_text())
-    pipe = stage_pipeline(config, load_model_config(str(folder / MODEL_CONFIG_FILE)))
-    load_weights(pipe, weights)
+    pipe, step, weights = checkpoint_pipeline(run, step, average)
     return pipe, f"{weights} (step {step})"
 
 
